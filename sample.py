@@ -1,0 +1,62 @@
+"""Generate clips from text: python sample.py --text "play golf on snow" [--checkpoint DIR] [--out DIR] ...
+
+Writes OUT/<slug>[_k].mp4 (or .gif / .png frame strip) and the gist as OUT/<slug>[_k]_gist.png, and prints the paths.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Generate videos from captions with a t2v model.")
+    p.add_argument("--text", action="append", required=True, help="caption; repeat for several (batched)")
+    p.add_argument("--checkpoint", default=None, help="exported model dir or bundled name (default: scenes)")
+    p.add_argument("--out", default="samples", help="output directory (default: %(default)s)")
+    p.add_argument("--num-samples", type=int, default=1, help="clips per caption")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=["mp4", "gif", "png"], default="mp4")
+    p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    a = p.parse_args(argv)
+
+    from t2v.errors import T2VError
+
+    if a.num_samples < 1:
+        raise T2VError("--num-samples must be at least 1")
+    if a.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise T2VError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    for t in a.text:
+        if not t.strip():
+            raise T2VError("empty text: give a caption such as --text \"play golf on snow\"")
+    from t2v.pipelines import load_pipeline
+    from t2v.pipelines.t2v import slugify
+
+    pipe = load_pipeline(a.checkpoint, device=a.device)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        out = pipe(a.text, num_samples=a.num_samples, seed=a.seed)
+    for prompt, words in out.unknown_words.items():
+        print(f"warning: unknown words in {prompt!r} ignored: {', '.join(words)}", file=sys.stderr)
+    if a.fps:
+        out.fps = a.fps
+    written = []
+    n = a.num_samples
+    for i, prompt in enumerate(a.text):
+        part = type(out)(out.frames[i * n : (i + 1) * n], out.gists[i * n : (i + 1) * n], out.prompts[i * n : (i + 1) * n], out.fps)
+        written += part.save(Path(a.out) / f"{slugify(prompt)}.{a.format}", fmt=a.format, gist=True)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from t2v.errors import run_cli
+
+    run_cli(main)

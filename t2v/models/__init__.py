@@ -1,0 +1,1 @@
+"""Models: plain nn.Modules whose constructor arguments are their config."""

@@ -1,0 +1,92 @@
+"""Weights on disk: config.json + model.safetensors, never pickles."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+
+def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+    """Write `module`'s state dict as safetensors (optionally casting floating tensors, e.g. to fp16)."""
+    from safetensors.torch import save_file
+
+    state = {}
+    for k, v in module.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        state[k] = v.contiguous()
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def load_weights(module: nn.Module, path: str | Path) -> nn.Module:
+    """Load safetensors into `module`; a missing, truncated or mismatched file is a CheckpointError."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file {str(path)!r} not found; is this an exported t2v model directory?")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is truncated or not a safetensors file ({str(e).splitlines()[0]})") from None
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or extra or bad:
+        what = (
+            f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
+            f"shape of {bad[0]} is {tuple(state[bad[0]].shape)}, model expects {tuple(own[bad[0]].shape)}"
+        )
+        raise CheckpointError(f"{path} does not match the model described by its config.json ({what})")
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    return module
+
+
+def read_json(path: str | Path, what: str = "config") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} file {str(path)!r} not found; is this an exported t2v model directory?")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CheckpointError(f"{path} is corrupt (not valid JSON)") from None
+
+
+class ModelMixin:
+    """`save_pretrained(dir)` / `from_pretrained(dir)` for modules built as `Cls(config_dataclass)`."""
+
+    config_class: type
+
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
+        save_weights(self, d / "model.safetensors", dtype)  # type: ignore[arg-type]
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path):
+        from ..config import from_dict
+        from ..errors import ConfigError
+
+        d = Path(directory)
+        try:
+            cfg = from_dict(cls.config_class, read_json(d / "config.json"))
+        except ConfigError as e:
+            raise CheckpointError(f"{d / 'config.json'} does not describe a {cls.__name__}: {e}") from None
+        model = cls(cfg)
+        load_weights(model, d / "model.safetensors")
+        return model.eval()

@@ -1,0 +1,91 @@
+"""Conv / up-conv blocks and per-sample dynamic convolution (Text2Filter)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+def conv2d_block(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
+    """Strided 4x4 conv halving H, W; LeakyReLU(0.2)."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def up2d_block(cin: int, cout: int) -> nn.Sequential:
+    """Fractionally-strided 4x4 conv doubling H, W; BatchNorm + ReLU."""
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def conv3d_block(cin: int, cout: int, norm: bool = False, time_stride: int = 2) -> nn.Sequential:
+    """Strided 3-D conv halving H, W (and T when time_stride=2); LeakyReLU(0.2)."""
+    kt = 4 if time_stride == 2 else 3
+    layers: list[nn.Module] = [nn.Conv3d(cin, cout, (kt, 4, 4), (time_stride, 2, 2), (1, 1, 1), bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm3d(cout))
+    layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return nn.Sequential(*layers)
+
+
+def up3d_block(cin: int, cout: int, time_stride: int = 2) -> nn.Sequential:
+    """Fractionally-strided 3-D conv doubling H, W (and T when time_stride=2); BatchNorm + ReLU."""
+    kt = 4 if time_stride == 2 else 3
+    return nn.Sequential(
+        nn.ConvTranspose3d(cin, cout, (kt, 4, 4), (time_stride, 2, 2), (1, 1, 1), bias=False),
+        nn.BatchNorm3d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DynamicConv(nn.Module):
+    """Convolve each sample with its own kernel: one grouped conv over the batch.
+
+    x: [B, Cin, *spatial] (2-D or 3-D), weight: [B, Cout, Cin, *kernel] -> [B, Cout, *spatial] ("same" padding).
+    """
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        b = x.shape[0]
+        dims = x.dim() - 2
+        conv = F.conv2d if dims == 2 else F.conv3d
+        pad = [k // 2 for k in weight.shape[3:]]
+        out = conv(
+            rearrange(x, "b c ... -> 1 (b c) ..."),
+            rearrange(weight, "b o i ... -> (b o) i ..."),
+            None if bias is None else rearrange(bias, "b o -> (b o)"),
+            padding=pad,
+            groups=b,
+        )
+        return rearrange(out, "1 (b o) ... -> b o ...", b=b)
+
+
+class Text2Filter(nn.Module):
+    """Map a sentence vector to per-sample conv kernels and apply them to a feature map (Li et al. 2018).
+
+    `kernel` is (k, k) for 2-D features or (kt, k, k) for 3-D features.
+    """
+
+    def __init__(self, text_dim: int, cin: int, cout: int, kernel: tuple[int, ...] = (3, 3)):
+        super().__init__()
+        self.cin, self.cout, self.kernel = cin, cout, tuple(kernel)
+        n = cout * cin
+        for k in self.kernel:
+            n *= k
+        self.to_weight = nn.Linear(text_dim, n)
+        self.to_bias = nn.Linear(text_dim, cout)
+        self.conv = DynamicConv()
+        fan_in = cin
+        for k in self.kernel:
+            fan_in *= k
+        # Generated kernels start at the scale of a Kaiming-initialised conv.
+        nn.init.normal_(self.to_weight.weight, std=(2.0 / fan_in) ** 0.5 / text_dim**0.5)
+        nn.init.zeros_(self.to_bias.bias)
+
+    def kernels(self, sentence: torch.Tensor) -> torch.Tensor:
+        return self.to_weight(sentence).view(sentence.shape[0], self.cout, self.cin, *self.kernel)
+
+    def forward(self, x: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        return self.conv(x, self.kernels(sentence), self.to_bias(sentence))

@@ -1,0 +1,4 @@
+"""Training: one Accelerate trainer, one recipe per family."""
+from .trainer import Trainer
+
+__all__ = ["Trainer"]

@@ -1,0 +1,61 @@
+"""A recipe owns what differs between model families: networks, optimisers, one training step, preview, export."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from ..config import Config
+
+
+class Recipe:
+    """Base class. The trainer prepares `nets`/`opts` with accelerate and replaces them with the prepared objects."""
+
+    model_config: type
+    ema_nets: tuple[str, ...] = ()  # names in `nets` whose EMA the trainer keeps (and uses for preview/export)
+
+    def __init__(self, cfg: Config, accelerator: Any):
+        self.cfg, self.accelerator = cfg, accelerator
+        self.nets: dict[str, nn.Module] = {}
+        self.opts: dict[str, torch.optim.Optimizer] = {}
+        self.scheds: dict[str, Any] = {}
+
+    # --- to implement -------------------------------------------------------------------------------------------
+    def build_dataset(self) -> torch.utils.data.Dataset:
+        raise NotImplementedError
+
+    def build(self, dataset: torch.utils.data.Dataset) -> None:
+        """Create self.nets and self.opts (and optionally self.scheds)."""
+        raise NotImplementedError
+
+    def train_step(self, batch: Any, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step (all G/D alternation inside); returns scalar losses to log."""
+        raise NotImplementedError
+
+    def preview(self, nets: dict[str, nn.Module], step: int, out_dir: Path) -> list[Path]:
+        """Write preview samples (main process only); `nets` holds EMA weights where there are any."""
+        return []
+
+    def export(self, nets: dict[str, nn.Module], out_dir: Path) -> Path:
+        """Write a from_pretrained-able inference pipeline to out_dir (main process only)."""
+        raise NotImplementedError
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+    def unwrap(self, name: str) -> nn.Module:
+        return self.accelerator.unwrap_model(self.nets[name])
+
+    @staticmethod
+    @contextmanager
+    def frozen(*modules: nn.Module) -> Iterator[None]:
+        """Turn off requires_grad of `modules` (e.g. D during the G step) and restore it afterwards."""
+        saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+        for p, _ in saved:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in saved:
+                p.requires_grad_(flag)

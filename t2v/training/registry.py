@@ -1,0 +1,22 @@
+"""Recipe registry: name -> "module:Class". Recipes are imported only when asked for."""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ConfigError
+
+RECIPES: dict[str, str] = {
+    "t2v": "t2v.training.recipes.t2v:T2VRecipe",
+    "toy": "t2v.training.recipes.toy:ToyRecipe",
+}
+
+
+def recipe_class(name: str) -> type:
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; valid recipes: {', '.join(sorted(RECIPES))}")
+    module, cls = RECIPES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def model_config_class(name: str) -> type:
+    return recipe_class(name).model_config

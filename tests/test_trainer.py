@@ -1,0 +1,93 @@
+"""The trainer on the toy recipe: a few steps, checkpoints, exact resume, NaN guard, CLI errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from t2v.config import build_config
+from t2v.errors import T2VError
+from t2v.training import Trainer
+from t2v.training.trainer import list_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toy_cfg(out: Path, steps: int, **train) -> object:
+    t = {"output_dir": str(out), "max_steps": steps, "log_every": 2, "checkpoint_every": 4, "sample_every": 0,
+         "ema_decay": 0.9, "keep_last": 2, **train}
+    return build_config({"recipe": "toy", "data": {"batch_size": 32}, "model": {"num_points": 256}, "train": t})
+
+
+def _state(ckpt: Path) -> dict[str, torch.Tensor]:
+    out = {}
+    for f in sorted(ckpt.glob("*.safetensors")):
+        out.update({f"{f.name}:{k}": v for k, v in load_file(str(f)).items()})
+    for f in sorted(ckpt.glob("optimizer*.bin")):
+        st = torch.load(f, weights_only=True)["state"]
+        out.update({f"{f.name}:{i}:{k}": v for i, s in st.items() for k, v in s.items()})
+    return out
+
+
+def test_trains_checkpoints_keep_last_and_exports(tmp_path):
+    final = Trainer(toy_cfg(tmp_path, 12)).fit()
+    ckpts = list_checkpoints(tmp_path)
+    assert [c.name for c in ckpts] == ["step_00000008", "step_00000012"]  # keep_last=2
+    assert json.loads((ckpts[-1] / "trainer_state.json").read_text())["step"] == 12
+    assert not list((tmp_path / "checkpoints").glob(".tmp*"))
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [2, 4, 6, 8, 10, 12]
+    assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in lines)
+    assert (tmp_path / "config.json").is_file()
+    from t2v.models.toy import ToyGenerator
+
+    G = ToyGenerator.from_pretrained(final)
+    assert G(torch.zeros(3, 2)).shape == (3, 2)
+
+
+def test_resume_continues_identically(tmp_path):
+    Trainer(toy_cfg(tmp_path / "a", 12)).fit()
+    Trainer(toy_cfg(tmp_path / "b", 8)).fit()  # crosses an epoch boundary (8 batches per epoch)
+    t = Trainer(toy_cfg(tmp_path / "b", 12), resume="latest")
+    assert t.resume_from.name == "step_00000008"
+    t.fit()
+    a, b = _state(tmp_path / "a/checkpoints/step_00000012"), _state(tmp_path / "b/checkpoints/step_00000012")
+    assert a.keys() == b.keys() and len(a) > 10
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_from_bad_path_is_clear(tmp_path):
+    with pytest.raises(T2VError, match="not a complete t2v checkpoint"):
+        Trainer(toy_cfg(tmp_path, 4), resume=str(tmp_path / "nope"))
+
+
+def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    from t2v.training.recipes.toy import ToyRecipe
+
+    orig = ToyRecipe.train_step
+
+    def poisoned(self, batch, step):
+        logs = orig(self, batch, step)
+        return {**logs, "loss_d": torch.tensor(float("nan"))} if step >= 5 else logs
+
+    monkeypatch.setattr(ToyRecipe, "train_step", poisoned)
+    with pytest.raises(T2VError, match=r"non-finite loss at step 5 .*step_00000004"):
+        Trainer(toy_cfg(tmp_path, 12)).fit()
+    assert [c.name for c in list_checkpoints(tmp_path)] == ["step_00000004"]
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("recipe: toy\ntrain:\n  max_stepz: 3\n")
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "max_stepz" in r.stderr and "max_steps" in r.stderr
+    r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", str(tmp_path / "none.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
