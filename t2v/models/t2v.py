@@ -16,22 +16,23 @@ from ..nn import Text2Filter, conv2d_block, conv3d_block, up2d_block, up3d_block
 class T2VModelConfig:
     frames: int = 16
     size: int = 64
-    z_dim: int = 64  # gist latent
+    z_dim: int = 32  # gist latent
     noise_dim: int = 32  # video noise
     gist_channels: int = 24  # base width of the gist CVAE
-    gen_channels: int = 48  # base width of the video generator
+    gen_channels: int = 32  # base width of the video generator
     filter_channels: int = 16  # Text2Filter output channels
     filter_size: int = 3
-    disc_channels: int = 32
+    disc_channels: int = 24
     disc_fusion: str = "filter"  # concat | filter: how D fuses the text
+    factorized: bool = False  # 2D+1D (spatial then temporal) convs: fewer FLOPs, but slower than 3-D on CPU
     two_stream: bool = True  # VGAN: static background (the gist) + moving foreground and mask
     prior: str = "standard"  # standard: KL to N(0, I); text: KL to a learned p(z | text)
     # objective and weights (recipe side)
     loss: str = "hinge"
     gp_weight: float = 10.0  # used by wgan_gp
     r1_gamma: float = 0.0
-    kl_weight: float = 0.05
-    kl_warmup: int = 500  # steps of linear KL annealing
+    kl_weight: float = 0.2
+    kl_warmup: int = 300  # steps of linear KL annealing
     gist_weight: float = 10.0  # L1 reconstruction of the first frame by the gist decoder
     recon_weight: float = 10.0  # L1 reconstruction of the clip from the posterior gist (hybrid VAE+GAN)
     adv_weight: float = 1.0
@@ -112,8 +113,17 @@ class VideoGenerator(nn.Module):
         self.unfold_time = nn.Sequential(
             nn.ConvTranspose3d(top, top, (self.t0, 1, 1), bias=False), nn.BatchNorm3d(top), nn.ReLU(inplace=True)
         )
-        self.up = nn.Sequential(up3d_block(top, 2 * c), up3d_block(2 * c, c))
-        self.out = nn.ConvTranspose3d(c, 4 if cfg.two_stream else 3, 4, 2, 1)
+        f, out_ch = cfg.factorized, 4 if cfg.two_stream else 3
+        self.up = nn.Sequential(up3d_block(top, 2 * c, factorized=f), up3d_block(2 * c, c, factorized=f))
+        if f:
+            self.out = nn.Sequential(
+                nn.ConvTranspose3d(c, c // 2, (1, 4, 4), (1, 2, 2), (0, 1, 1), bias=False),
+                nn.BatchNorm3d(c // 2),
+                nn.ReLU(inplace=True),
+                nn.ConvTranspose3d(c // 2, out_ch, (4, 1, 1), (2, 1, 1), (1, 0, 0)),
+            )
+        else:
+            self.out = nn.ConvTranspose3d(c, out_ch, 4, 2, 1)
 
     def forward(
         self, gist: torch.Tensor, sentence: torch.Tensor, noise: torch.Tensor
@@ -186,10 +196,11 @@ class VideoTextDiscriminator(nn.Module):
         self.text_encoder = text_encoder
         d, c = text_encoder.dim, cfg.disc_channels
         self.fusion = cfg.disc_fusion
-        self.b1 = conv3d_block(3, c)
-        self.b2 = conv3d_block(c, 2 * c)
-        self.b3 = conv3d_block(2 * c, 4 * c)
-        self.b4 = conv3d_block(4 * c, 8 * c, time_stride=2 if cfg.frames >= 16 else 1)
+        f = cfg.factorized
+        self.b1 = conv3d_block(3, c, factorized=f)
+        self.b2 = conv3d_block(c, 2 * c, factorized=f)
+        self.b3 = conv3d_block(2 * c, 4 * c, factorized=f)
+        self.b4 = conv3d_block(4 * c, 8 * c, time_stride=2 if cfg.frames >= 16 else 1, factorized=f)
         if self.fusion == "concat":
             self.tile = nn.Linear(d, c)
             self.joint = nn.Sequential(nn.Conv3d(4 * c + c, 4 * c, 1), nn.LeakyReLU(0.2, inplace=True))

@@ -21,21 +21,41 @@ def up2d_block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-def conv3d_block(cin: int, cout: int, norm: bool = False, time_stride: int = 2) -> nn.Sequential:
-    """Strided 3-D conv halving H, W (and T when time_stride=2); LeakyReLU(0.2)."""
-    kt = 4 if time_stride == 2 else 3
-    layers: list[nn.Module] = [nn.Conv3d(cin, cout, (kt, 4, 4), (time_stride, 2, 2), (1, 1, 1), bias=not norm)]
+def _time_kernel(time_stride: int) -> tuple[int, int]:
+    return (4, 1) if time_stride == 2 else (3, 1)
+
+
+def conv3d_block(cin: int, cout: int, norm: bool = False, time_stride: int = 2, factorized: bool = False) -> nn.Sequential:
+    """Strided conv halving H, W (and T when time_stride=2); LeakyReLU(0.2).
+
+    factorized: a (1,4,4) spatial conv then a (kt,1,1) temporal conv ("2D+1D"), about 3x cheaper than (kt,4,4).
+    """
+    kt, pt = _time_kernel(time_stride)
+    act = nn.LeakyReLU(0.2, inplace=True)
+    if not factorized:
+        layers: list[nn.Module] = [nn.Conv3d(cin, cout, (kt, 4, 4), (time_stride, 2, 2), (pt, 1, 1), bias=not norm)]
+    else:
+        layers = [nn.Conv3d(cin, cout, (1, 4, 4), (1, 2, 2), (0, 1, 1)), nn.LeakyReLU(0.2, inplace=True),
+                  nn.Conv3d(cout, cout, (kt, 1, 1), (time_stride, 1, 1), (pt, 0, 0), bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm3d(cout))
-    layers.append(nn.LeakyReLU(0.2, inplace=True))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, act)
 
 
-def up3d_block(cin: int, cout: int, time_stride: int = 2) -> nn.Sequential:
-    """Fractionally-strided 3-D conv doubling H, W (and T when time_stride=2); BatchNorm + ReLU."""
-    kt = 4 if time_stride == 2 else 3
+def up3d_block(cin: int, cout: int, time_stride: int = 2, factorized: bool = False) -> nn.Sequential:
+    """Fractionally-strided conv doubling H, W (and T when time_stride=2); BatchNorm + ReLU (2D+1D if factorized)."""
+    kt, pt = _time_kernel(time_stride)
+    if not factorized:
+        return nn.Sequential(
+            nn.ConvTranspose3d(cin, cout, (kt, 4, 4), (time_stride, 2, 2), (pt, 1, 1), bias=False),
+            nn.BatchNorm3d(cout),
+            nn.ReLU(inplace=True),
+        )
     return nn.Sequential(
-        nn.ConvTranspose3d(cin, cout, (kt, 4, 4), (time_stride, 2, 2), (1, 1, 1), bias=False),
+        nn.ConvTranspose3d(cin, cout, (1, 4, 4), (1, 2, 2), (0, 1, 1), bias=False),
+        nn.BatchNorm3d(cout),
+        nn.ReLU(inplace=True),
+        nn.ConvTranspose3d(cout, cout, (kt, 1, 1), (time_stride, 1, 1), (pt, 0, 0), bias=False),
         nn.BatchNorm3d(cout),
         nn.ReLU(inplace=True),
     )

@@ -47,7 +47,7 @@ def resolve_resume(output_dir: Path, resume: str | None) -> Path | None:
 class Trainer:
     def __init__(self, cfg: Config, resume: str | None = None):
         from accelerate import Accelerator
-        from accelerate.utils import DataLoaderConfiguration, set_seed
+        from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
 
         self.cfg = cfg
         t = cfg.train
@@ -72,6 +72,8 @@ class Trainer:
             project_dir=str(self.out),
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
             step_scheduler_with_optimizer=False,
+            # GAN steps leave some parameters without gradients (frozen D in the G step, unused text heads)
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
         set_seed(t.seed, device_specific=True)
         self.resume_from = resolve_resume(self.out, resume)
