@@ -91,3 +91,16 @@ def test_cli_errors_are_one_line(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", str(tmp_path / "none.yaml")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_grad_accumulation_and_bf16_autocast(tmp_path):
+    t = Trainer(toy_cfg(tmp_path / "acc", 4, grad_accum=2, checkpoint_every=0))
+    assert "effective batch 64 (32 per process x 1 processes x 2 accumulation)" in t.describe()
+    t.fit()
+    opt = torch.load(tmp_path / "acc/checkpoints/step_00000004/optimizer.bin", weights_only=True)
+    assert int(opt["state"][0]["step"]) == 4  # one optimiser update per 2 micro-batches
+    t = Trainer(toy_cfg(tmp_path / "bf16", 2, mixed_precision="bf16", checkpoint_every=0))
+    assert "mixed precision bf16" in t.describe()
+    t.fit()
+    with pytest.raises(T2VError, match="mixed_precision"):
+        Trainer(toy_cfg(tmp_path / "x", 2, mixed_precision="fp8"))

@@ -44,6 +44,15 @@ def resolve_resume(output_dir: Path, resume: str | None) -> Path | None:
     return p
 
 
+def _reset_single_process_state() -> None:
+    """accelerate keeps one global state per process; in a single-process run (tests, notebooks) a second Trainer
+    with other settings (e.g. mixed precision) needs it cleared first. Distributed state is left alone."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    if PartialState._shared_state and PartialState().num_processes == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
 class Trainer:
     def __init__(self, cfg: Config, resume: str | None = None):
         from accelerate import Accelerator
@@ -64,6 +73,7 @@ class Trainer:
         # accelerate only picks the gloo (MULTI_CPU) backend when told cpu=True; `accelerate launch --multi_gpu`
         # on a machine without GPUs starts the processes but would leave each one alone otherwise.
         multi_cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+        _reset_single_process_state()
         self.acc = Accelerator(
             cpu=multi_cpu,
             mixed_precision=t.mixed_precision,
