@@ -1,0 +1,1 @@
+"""Benchmarks that measure the library against the papers' claims."""
