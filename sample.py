@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="samples", help="output directory (default: %(default)s)")
     p.add_argument("--num-samples", type=int, default=1, help="clips per caption")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=["mp4", "gif", "png"], default="mp4")
+    p.add_argument("--format", choices=["mp4", "gif", "png"], default=None,
+                   help="video models: mp4 (default), gif or png (frame strip); image models write png")
     p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = p.parse_args(argv)
@@ -35,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
         if not t.strip():
             raise T2VError("empty text: give a caption such as --text \"play golf on snow\"")
     from t2v.pipelines import load_pipeline
-    from t2v.pipelines.t2v import slugify
 
     pipe = load_pipeline(a.checkpoint, device=a.device)
     with warnings.catch_warnings(record=True):
@@ -45,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: unknown words in {prompt!r} ignored: {', '.join(words)}", file=sys.stderr)
     if a.fps:
         out.fps = a.fps
-    written = []
-    n = a.num_samples
-    for i, prompt in enumerate(a.text):
-        part = type(out)(out.frames[i * n : (i + 1) * n], out.gists[i * n : (i + 1) * n], out.prompts[i * n : (i + 1) * n], out.fps)
-        written += part.save(Path(a.out) / f"{slugify(prompt)}.{a.format}", fmt=a.format, gist=True)
+    written = out.save_by_prompt(Path(a.out), a.format)
     for path in written:
         print(path)
     return 0

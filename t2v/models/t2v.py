@@ -155,6 +155,10 @@ class T2VGenerator(nn.Module):
     def sentence(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.text_encoder(ids, mask).sentence
 
+    def latent_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The random inputs of one clip sampled from the text prior (see forward)."""
+        return {"eps": (self.cfg.z_dim,), "noise": (self.cfg.noise_dim,)}
+
     def forward(
         self, ids: torch.Tensor, mask: torch.Tensor, first_frame: torch.Tensor | None = None,
         eps: torch.Tensor | None = None, noise: torch.Tensor | None = None,

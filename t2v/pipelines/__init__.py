@@ -12,7 +12,7 @@ def load_pipeline(directory: str | Path | None = None, device: str = "cpu"):
 
     from ..errors import CheckpointError
     from ..models.base import read_json
-    from .t2v import resolve_model_dir
+    from .base import resolve_model_dir
 
     d = resolve_model_dir(directory)
     name = read_json(d / "config.json").get("pipeline")
