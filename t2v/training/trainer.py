@@ -233,10 +233,10 @@ class Trainer:
                 means = self._log(logs, self.step - last_logged, time.perf_counter() - tick)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in means.items() if k != "steps_per_s"})
                 tick, last_logged = time.perf_counter(), self.step
+            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or self.step == t.max_steps:
+                self.save_checkpoint()  # before the preview: a failing preview must not cost the steps since the last one
             if t.sample_every and self.step % t.sample_every == 0 and self.acc.is_main_process:
                 self.recipe.preview(self._eval_nets(), self.step, self.out / "samples")
-            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or self.step == t.max_steps:
-                self.save_checkpoint()
         bar.close()
         final = None
         if self.acc.is_main_process:
