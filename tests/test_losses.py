@@ -523,3 +523,24 @@ def test_reconstruction_likelihoods() -> None:
     assert gaussian_nll(mean, x, reduction="sum").item() == pytest.approx(fixed.item(), rel=1e-5)
     with pytest.raises(ConfigError, match="reduction"):
         gaussian_nll(mean, x, reduction="avg")
+
+
+def test_saliency_weights_mark_a_small_figure_not_the_flat_background() -> None:
+    from t2v.losses import saliency_weights, weighted_l1
+
+    img = torch.full((2, 3, 32, 32), -0.2)
+    img[:, :, 10:14, 20:22] = 0.9  # a thin bright figure on a flat background
+    w = saliency_weights(img, weight=20.0)
+    assert w.shape == (2, 1, 32, 32)
+    assert torch.all(w[:, :, 10:14, 20:22] == 21) and w[:, :, :5, :5].eq(1).all()
+    clip = img.unsqueeze(2).repeat(1, 1, 4, 1, 1)  # [B, C, T, H, W]: frames weighted independently
+    torch.testing.assert_close(saliency_weights(clip, 20.0), w.unsqueeze(2).repeat(1, 1, 4, 1, 1))
+    pred = torch.zeros_like(img)
+    torch.testing.assert_close(weighted_l1(pred, img, 0.0), torch.nn.functional.l1_loss(pred, img))
+    # missing the figure costs 21x more per pixel than missing background
+    miss_fig, miss_bg = img.clone(), img.clone()
+    miss_fig[:, :, 10:14, 20:22] = -0.2
+    miss_bg[:, :, 0:4, 0:2] += 1.1
+    assert weighted_l1(miss_fig, img, 20.0) > 15 * weighted_l1(miss_bg, img, 20.0)
+    with pytest.raises(ValueError, match="expected"):
+        saliency_weights(img[0], 20.0)

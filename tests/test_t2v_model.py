@@ -66,10 +66,10 @@ def test_two_stream_background_is_the_gist():
         torch.testing.assert_close(out["video"][low], recon[low], atol=2e-3, rtol=0)
 
 
-@pytest.mark.parametrize("fusion", ["concat", "filter"])
-def test_discriminator_fusions(fusion):
+@pytest.mark.parametrize("fusion,norm", [("concat", "none"), ("filter", "none"), ("filter", "spectral")])
+def test_discriminator_fusions(fusion, norm):
     tc, proc = text()
-    D = VideoTextDiscriminator(small(disc_fusion=fusion), build_text_encoder(tc, proc))
+    D = VideoTextDiscriminator(small(disc_fusion=fusion, disc_norm=norm), build_text_encoder(tc, proc))
     ids, mask = proc(CAPS)
     x = torch.randn(2, 3, 8, 16, 16, requires_grad=True)
     logits = D(x, ids, mask)
@@ -87,3 +87,20 @@ def test_bad_sizes_are_config_errors():
         T2VGenerator(small(frames=12), build_text_encoder(tc, proc))
     with pytest.raises(ConfigError, match="power of two"):
         T2VGenerator(small(size=48), build_text_encoder(tc, proc))
+
+
+def test_spectral_norm_bounds_every_discriminator_layer():
+    tc, proc = text()
+    D = VideoTextDiscriminator(small(disc_norm="spectral"), build_text_encoder(tc, proc))
+    layers = [(n, m) for n, m in D.named_modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))
+              and not n.startswith("text_encoder")]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for _, m in layers)
+    D.train()
+    for _ in range(30):  # power iterations converge while the weights stay fixed
+        D(torch.randn(2, 3, 8, 16, 16), *proc(CAPS))
+    D.eval()
+    for _, m in layers:
+        sigma = torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)
+        assert sigma < 1.05
+    with pytest.raises(ConfigError, match="disc_norm"):
+        VideoTextDiscriminator(small(disc_norm="batch"), build_text_encoder(tc, proc))

@@ -16,6 +16,7 @@ from .ebgan import EBGANLoss, pulling_away_term, reconstruction_energy
 from .fgan import F_DIVERGENCES, FDivergence, f_divergence_bound, f_divergence_estimate, get_f_divergence
 from .infogan import CodeSample, LatentCodes, QHead, QOutput, info_loss, mutual_information_lower_bound
 from .mmd import DEFAULT_BANDWIDTHS, gaussian_kernel, mmd2, mmd_loss
+from .reconstruction import saliency_weights, weighted_l1
 from .regularizers import clip_weights, gradient_penalty, r1_penalty, r2_penalty
 from .unrolled import unroll_discriminator, unrolled_generator_loss
 from .vae import bernoulli_nll, gaussian_nll, kl_normal, kl_normal_std, reparameterize
@@ -38,6 +39,8 @@ __all__ = [
     "QHead",
     "QOutput",
     "WGANGPLoss",
+    "saliency_weights",
+    "weighted_l1",
     "WGANLoss",
     "bernoulli_nll",
     "clip_weights",

@@ -24,6 +24,7 @@ class T2VModelConfig:
     filter_size: int = 3
     disc_channels: int = 24
     disc_fusion: str = "filter"  # concat | filter: how D fuses the text
+    disc_norm: str = "none"  # none | spectral: spectral normalisation of every D weight (Miyato et al. 2018)
     factorized: bool = False  # 2D+1D (spatial then temporal) convs: fewer FLOPs, but slower than 3-D on CPU
     two_stream: bool = True  # VGAN: static background (the gist) + moving foreground and mask
     prior: str = "standard"  # standard: KL to N(0, I); text: KL to a learned p(z | text)
@@ -36,6 +37,8 @@ class T2VModelConfig:
     gist_weight: float = 10.0  # L1 reconstruction of the first frame by the gist decoder
     recon_weight: float = 10.0  # L1 reconstruction of the clip from the posterior gist (hybrid VAE+GAN)
     adv_weight: float = 1.0
+    fg_weight: float = 20.0  # extra weight of salient pixels (figure outlines) in both reconstructions; 0: plain L1
+    fg_threshold: float = 0.25  # |pixel - 9x9 local mean| (in [-1, 1] units) above which a pixel is salient
     mask_weight: float = 0.05  # L1 penalty on the foreground mask (two-stream)
     mismatch_weight: float = 0.5  # share of mismatched-caption negatives in the D fake term
     lr_g: float = 2e-4
@@ -52,6 +55,8 @@ class T2VModelConfig:
             raise ConfigError(f"model.frames must be a multiple of 8, got {self.frames}")
         if self.disc_fusion not in ("concat", "filter"):
             raise ConfigError(f"model.disc_fusion must be concat or filter, got {self.disc_fusion!r}")
+        if self.disc_norm not in ("none", "spectral"):
+            raise ConfigError(f"model.disc_norm must be none or spectral, got {self.disc_norm!r}")
         if self.prior not in ("standard", "text"):
             raise ConfigError(f"model.prior must be standard or text, got {self.prior!r}")
 
@@ -215,6 +220,10 @@ class VideoTextDiscriminator(nn.Module):
             self.branch_out = nn.ModuleList([nn.Linear(r, 1) for _ in range(2)])
         self.text_proj = nn.Linear(d, 2 * c)
         self.head = nn.Linear(8 * c + 2 * c, 1)
+        if cfg.disc_norm == "spectral":  # the text encoder keeps its own parametrisation
+            for name, module in self.named_modules():
+                if isinstance(module, (nn.Conv3d, nn.Linear)) and not name.startswith("text_encoder"):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         s = self.text_encoder(ids, mask).sentence

@@ -47,6 +47,17 @@ class Recipe:
     def unwrap(self, name: str) -> nn.Module:
         return self.accelerator.unwrap_model(self.nets[name])
 
+    def update(self, name: str, loss: torch.Tensor, weight_clip: float = 0.0) -> None:
+        """One optimiser step of nets[name] on `loss` (through accelerate); then clip its weights if asked (WGAN)."""
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        opt.step()
+        if weight_clip:
+            from ..losses.regularizers import clip_weights
+
+            clip_weights(self.nets[name], weight_clip)
+
     @staticmethod
     @contextmanager
     def frozen(*modules: nn.Module) -> Iterator[None]:

@@ -4,13 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ...data.format import BuiltDataset
 from ...data.loader import CaptionedDataset
 from ...errors import ConfigError
-from ...losses import get_adversarial_loss, gradient_penalty, r1_penalty
-from ...losses.regularizers import clip_weights
+from ...losses import get_adversarial_loss, gradient_penalty, r1_penalty, weighted_l1
 from ...losses.vae import kl_normal, kl_normal_std
 from ...models.t2v import T2VGenerator, T2VModelConfig, VideoTextDiscriminator
 from ...text import build_text_encoder, build_text_processor
@@ -60,7 +58,7 @@ class T2VRecipe(Recipe):
         return ids.to(device), mask.to(device)
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
-        m, acc = self.cfg.model, self.accelerator
+        m = self.cfg.model
         G, D = self.nets["G"], self.nets["D"]
         real = batch["pixels"]
         ids, mask = self._text(batch["caption"], real.device)
@@ -87,11 +85,7 @@ class T2VRecipe(Recipe):
             r1 = r1_penalty(d_real, real_in)
             loss_d = loss_d + m.r1_gamma * r1
             logs["r1"] = r1.detach()
-        self.opts["D"].zero_grad(set_to_none=True)
-        acc.backward(loss_d)
-        self.opts["D"].step()
-        if self.loss.weight_clip:
-            clip_weights(D, self.loss.weight_clip)
+        self.update("D", loss_d, self.loss.weight_clip)
         logs["loss_d"] = loss_d.detach()
         if step % max(m.n_critic, self.loss.n_critic) != 0:
             return logs
@@ -104,16 +98,14 @@ class T2VRecipe(Recipe):
         else:
             kl = kl_normal_std(out["mu"], out["logvar"])
         kl_w = m.kl_weight * min(1.0, (step + 1) / max(m.kl_warmup, 1))
-        gist_rec = F.l1_loss(out["post_gist"], first)
-        rec = F.l1_loss(out["post_video"], real)
+        gist_rec = weighted_l1(out["post_gist"], first, m.fg_weight, m.fg_threshold)
+        rec = weighted_l1(out["post_video"], real, m.fg_weight, m.fg_threshold)
         loss_g = m.adv_weight * adv + kl_w * kl + m.gist_weight * gist_rec + m.recon_weight * rec
         if "mask" in out:
             mask_l1 = 0.5 * (out["mask"].mean() + out["post_mask"].mean())
             loss_g = loss_g + m.mask_weight * mask_l1
             logs["mask"] = mask_l1.detach()
-        self.opts["G"].zero_grad(set_to_none=True)
-        acc.backward(loss_g)
-        self.opts["G"].step()
+        self.update("G", loss_g)
         logs.update(loss_g=loss_g.detach(), adv=adv.detach(), kl=kl.detach(), gist_l1=gist_rec.detach(), rec_l1=rec.detach())
         return logs
 

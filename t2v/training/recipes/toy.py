@@ -26,18 +26,14 @@ class ToyRecipe(Recipe):
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         (real,) = batch
-        G, D, acc = self.nets["G"], self.nets["D"], self.accelerator
+        G, D = self.nets["G"], self.nets["D"]
         z = torch.randn(real.shape[0], self.cfg.model.noise_dim, device=real.device)
         fake = G(z)
         d_loss = self.loss.d_loss(D(real), D(fake.detach()))
-        self.opts["D"].zero_grad(set_to_none=True)
-        acc.backward(d_loss)
-        self.opts["D"].step()
+        self.update("D", d_loss)
         with self.frozen(D):
             g_loss = self.loss.g(D(fake))
-            self.opts["G"].zero_grad(set_to_none=True)
-            acc.backward(g_loss)
-            self.opts["G"].step()
+            self.update("G", g_loss)
         return {"loss_d": d_loss.detach(), "loss_g": g_loss.detach()}
 
     def export(self, nets, out_dir: Path) -> Path:
