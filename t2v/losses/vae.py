@@ -53,3 +53,19 @@ def gaussian_nll(mean: Tensor, target: Tensor, logvar: Tensor | float = 0.0, red
     logvar = torch.as_tensor(logvar, dtype=mean.dtype, device=mean.device)
     nll = 0.5 * (_LOG_2PI + logvar + (target - mean).pow(2) / logvar.exp())
     return _reduce(nll.expand_as(mean), reduction)
+
+
+def categorical_entropy(logits: Tensor) -> Tensor:
+    """H(q) = -Σ_k q_k log q_k of softmax(logits) over the last dimension, per row."""
+    log_q = F.log_softmax(logits, dim=-1)
+    return -(log_q.exp() * log_q).sum(-1)
+
+
+def marginal_neg_elbo(neg_elbo_per_class: Tensor, class_logits: Tensor) -> Tensor:
+    """M2's bound on an unlabeled x (Kingma et al. 2014, eq. 7), negated: -U(x) = Σ_y q(y|x)·(-L(x, y)) - H(q(y|x)).
+
+    `neg_elbo_per_class` [B, K] holds -L(x, y) for every class y (including -log p(y)); `class_logits` [B, K]
+    are the classifier's logits of q(y|x). Returns [B].
+    """
+    q = F.softmax(class_logits, dim=-1)
+    return (q * neg_elbo_per_class).sum(-1) - categorical_entropy(class_logits)

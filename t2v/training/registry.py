@@ -8,6 +8,7 @@ from ..errors import ConfigError
 RECIPES: dict[str, str] = {
     "t2v": "t2v.training.recipes.t2v:T2VRecipe",
     "toy": "t2v.training.recipes.toy:ToyRecipe",
+    "vae": "t2v.training.recipes.vae:VAERecipe",
 }
 
 
