@@ -23,6 +23,7 @@ from .base import (  # noqa: F401  (ASSETS, BUNDLED, slugify are part of this mo
 
 GENERATORS = {
     "t2v": "t2v.models.t2v:T2VGenerator",
+    "tfgan": "t2v.models.tfgan:TFGANGenerator",
 }
 
 

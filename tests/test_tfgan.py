@@ -1,0 +1,257 @@
+"""TFGAN: shapes and gradients of every module, per-sample text filters, the matched / mismatched D loss, R1, and a
+tiny train -> export -> TextToVideoPipeline -> sample.py run on CPU."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t2v.config import TextConfig, build_config
+from t2v.errors import ConfigError
+from t2v.models.tfgan import (
+    FrameDecoder, FrameDiscriminator, ResUp, TextBranch, TextVectors, TFGANDiscriminator, TFGANGenerator,
+    TFGANModelConfig, VideoDiscriminator,
+)
+from t2v.text import build_text_encoder, build_text_processor
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPS = ["a red ball moving left on snow", "a blue ball moving right on grass"]
+TINY = {"frames": 8, "size": 16, "cond_dim": 16, "content_dim": 8, "motion_dim": 4, "gen_channels": 8,
+        "disc_channels": 8, "video_disc_channels": 8, "filter_channels": 4}
+
+
+def small(**kw) -> TFGANModelConfig:
+    return TFGANModelConfig(**{**TINY, **kw})
+
+
+def text():
+    tc = TextConfig(dim=16, embed_dim=16)
+    proc = build_text_processor(tc, CAPS)
+    return tc, proc
+
+
+def assert_all_grads(module: nn.Module) -> None:
+    missing = [n for n, p in module.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient for {missing}"
+
+
+def test_text_vectors_shapes_gradients_and_padding():
+    tc, proc = text()
+    tv = TextVectors(build_text_encoder(tc, proc), 12)
+    ids, mask = proc(CAPS)
+    content, motion = tv(ids, mask)
+    assert content.shape == motion.shape == (2, 12)
+    assert not torch.allclose(content, motion)  # two branches, two different vectors
+    (content.sum() + motion.pow(2).sum()).backward()
+    assert tv.convs[0].weight.grad.abs().sum() > 0 and tv.convs[1].weight.grad.abs().sum() > 0
+    with torch.no_grad():  # padding never changes a caption's vectors
+        ids1, mask1 = proc(CAPS[:1])
+        padded = F.pad(ids1, (0, 3), value=proc.pad_id), F.pad(mask1, (0, 3), value=False)
+        assert torch.allclose(tv(ids1, mask1)[0], tv(*padded)[0], atol=1e-6)
+
+
+def test_res_up_and_decoder_shapes_and_gradients():
+    blk = ResUp(8, 4)
+    x = torch.randn(3, 8, 5, 5, requires_grad=True)
+    y = blk(x)
+    assert y.shape == (3, 4, 10, 10)
+    y.pow(2).mean().backward()
+    assert x.grad.abs().sum() > 0
+    assert_all_grads(blk)
+    for size in (16, 64):
+        cfg = small(size=size)
+        dec = FrameDecoder(cfg)
+        out = dec(torch.randn(5, cfg.content_dim + cfg.cond_dim + cfg.motion_dim))
+        assert out.shape == (5, 3, size, size) and out.abs().max() <= 1
+        out.mean().backward()
+        assert_all_grads(dec)
+
+
+def test_generator_shapes_gradients_and_latents():
+    tc, proc = text()
+    G = TFGANGenerator(small(), build_text_encoder(tc, proc))
+    ids, mask = proc(CAPS)
+    assert G.latent_shapes() == {"content": (8,), "motion": (8, 4)}
+    video = G(ids, mask)["video"]
+    assert video.shape == (2, 3, 8, 16, 16) and video.abs().max() <= 1
+    video.pow(2).mean().backward()
+    # the LSTM's sentence and word projections are both used (sentence joins the 1-D CNN branches)
+    assert_all_grads(G)
+    with torch.no_grad():
+        z, noise = torch.randn(2, 8), torch.randn(2, 8, 4)
+        a = G(ids, mask, content=z, motion=noise)["video"]
+        assert torch.equal(a, G(ids, mask, content=z, motion=noise)["video"])  # deterministic given the latents
+        assert not torch.allclose(a, G(ids, mask, content=z, motion=torch.randn(2, 8, 4))["video"])
+        assert not torch.allclose(a, G(ids.flip(0), mask.flip(0), content=z, motion=noise)["video"])  # text matters
+        assert not torch.allclose(a[:, :, 0], a[:, :, -1])  # frames differ: motion codes change over time
+
+
+@pytest.mark.parametrize("fusion", ["filter", "concat"])
+def test_text_branch_shapes_gradients(fusion):
+    br = TextBranch(6, 10, 4, (3, 5, 5), fusion, pool_time=True)
+    x = torch.randn(2, 6, 4, 8, 8, requires_grad=True)
+    out = br(x, torch.randn(2, 10))
+    assert out.shape == (2, 4)
+    out.sum().backward()
+    assert x.grad.abs().sum() > 0
+    assert_all_grads(br)
+    frame = TextBranch(6, 10, 4, (1, 5, 5), fusion, pool_time=False)
+    assert frame(x, torch.randn(2, 10)).shape == (2, 4, 4)  # one vector per frame
+
+
+def test_text_filters_are_per_sample():
+    torch.manual_seed(0)
+    br = TextBranch(6, 10, 4, (1, 5, 5), "filter", pool_time=False)
+    text_vecs = torch.randn(2, 10)
+    kernels = br.filter.kernels(text_vecs)
+    assert kernels.shape == (2, 4, 4, 1, 5, 5) and not torch.allclose(kernels[0], kernels[1])
+    x = torch.randn(1, 6, 3, 8, 8).expand(2, -1, -1, -1, -1)  # the same clip under two captions
+    out = br(x, text_vecs)
+    assert not torch.allclose(out[0], out[1])
+    # each sample is convolved with its own kernels only: the batched result equals per-sample convolutions
+    reduced = br.reduce(x)
+    for i in range(2):
+        ref = F.conv3d(reduced[i : i + 1], kernels[i], br.filter.to_bias(text_vecs)[i], padding=(0, 2, 2))
+        assert torch.allclose(F.leaky_relu(ref, 0.2).mean((3, 4)), out[i : i + 1], atol=1e-5)
+    # a 2-D filter: frames are filtered independently (no mixing across time)
+    y = x.clone()
+    y[:, :, 2] += 1.0
+    changed = (br(y, text_vecs) - out).abs().sum((0, 1))
+    assert changed[2] > 0 and changed[:2].sum() == 0
+
+
+@pytest.mark.parametrize("fusion", ["filter", "concat"])
+def test_discriminators_shapes_gradients(fusion):
+    cfg = small(disc_fusion=fusion)
+    video = torch.randn(2, 3, 8, 16, 16, requires_grad=True)
+    cond = torch.randn(2, cfg.cond_dim)
+    for D, shape in ((FrameDiscriminator(cfg), (2, 8)), (VideoDiscriminator(cfg), (2,))):
+        logits = D.score(D.features(video), cond)
+        assert logits.shape == shape
+        logits.sum().backward()
+        assert_all_grads(D)
+    tc, proc = text()
+    full = TFGANDiscriminator(cfg, build_text_encoder(tc, proc))
+    ids, mask = proc(CAPS)
+    (f1, v1), (f2, v2) = full(video, [(ids, mask), (ids.flip(0), mask.flip(0))])
+    assert f1.shape == (2, 8) and v1.shape == (2,)
+    assert not torch.allclose(f1, f2) and not torch.allclose(v1, v2)  # the caption changes the score
+    (f1.mean() + v1.mean() + f2.mean() + v2.mean()).backward()
+    assert_all_grads(full)
+    assert video.grad.abs().sum() > 0
+
+
+def test_frame_samples_and_video_size_64():
+    tc, proc = text()
+    D = TFGANDiscriminator(small(size=64, frames=16, frame_samples=4), build_text_encoder(tc, proc))
+    ids, mask = proc(CAPS)
+    ((f, v),) = D(torch.randn(2, 3, 16, 64, 64), [(ids, mask)])
+    assert f.shape == (2, 4) and v.shape == (2,)
+
+
+@pytest.mark.parametrize("bad", [{"size": 24}, {"frames": 2}, {"disc_fusion": "add"}, {"frame_samples": 9},
+                                 {"filter_size": 4}, {"r1_every": 0}, {"betas": [0.0]}])
+def test_bad_config_values(bad):
+    with pytest.raises(ConfigError):
+        small(**bad).check()
+
+
+def _cfg(data: Path, out: Path, **model) -> object:
+    return build_config({
+        "recipe": "tfgan",
+        "data": {"path": str(data), "builder": "", "batch_size": 4},
+        "model": {**TINY, **model},
+        "text": {"dim": 16, "embed_dim": 16},
+        "train": {"output_dir": str(out), "max_steps": 3, "checkpoint_every": 2, "sample_every": 2, "log_every": 1,
+                  "ema_decay": 0.9, "sample_prompts": ["a red ball moving left on snow"]},
+    })
+
+
+class ScriptedD(nn.Module):
+    """Returns fixed logits per call: (real, [matched, mismatched]) then (fake, [matched]); records the texts."""
+
+    def __init__(self, values: list[list[tuple[float, float]]]):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.values, self.calls = values, []
+
+    def forward(self, video, texts):
+        self.calls.append([ids.clone() for ids, _ in texts])
+        vals = self.values[len(self.calls) - 1]
+        b, t = video.shape[0], video.shape[2]
+        through = 0 * video.mean()  # keeps the graph to G's output in the generator step
+        return [(self.scale * torch.full((b, t), f) + through, self.scale * torch.full((b,), v) + through)
+                for f, v in vals]
+
+
+def test_matched_mismatched_discriminator_loss(tiny_video_dataset, tmp_path):
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path, r1_gamma=0.0))
+    recipe = trainer.recipe
+    stub = ScriptedD([[(1.0, 2.0), (-3.0, -4.0)], [(5.0, 6.0)], [(0.5, -0.5)]])
+    recipe.nets["D"] = stub
+    recipe.opts["D"] = torch.optim.SGD(stub.parameters(), lr=0.0)
+    batch = next(iter(trainer.loader))
+    logs = recipe.train_step(batch, 0)
+    sp = F.softplus
+    t = torch.tensor
+    # real+matched -> real; fake+matched and real+mismatched -> fake, averaged (mismatch_weight 0.5)
+    want = sp(t(-1.0)) + sp(t(-2.0)) + 0.5 * (sp(t(5.0)) + sp(t(6.0))) + 0.5 * (sp(t(-3.0)) + sp(t(-4.0)))
+    assert torch.allclose(logs["loss_d"], want)
+    assert logs["frame_match_acc"] == 1 and logs["video_match_acc"] == 1
+    # G is scored by the same D on its fakes with the matched captions (non-saturating: softplus(-logit))
+    assert torch.allclose(logs["loss_g"], sp(t(-0.5)) + sp(t(0.5)))
+    matched, _ = recipe._text(batch["caption"], torch.device("cpu"))
+    mismatched, _ = recipe._text(batch["mismatched_caption"], torch.device("cpu"))
+    assert torch.equal(stub.calls[0][0], matched) and torch.equal(stub.calls[0][1], mismatched)
+    assert torch.equal(stub.calls[1][0], matched) and torch.equal(stub.calls[2][0], matched)
+
+
+def test_r1_penalty_every_k_steps(tiny_video_dataset, tmp_path):
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path, r1_every=2))
+    batch = next(iter(trainer.loader))
+    logs0 = trainer.recipe.train_step(batch, 0)
+    logs1 = trainer.recipe.train_step(batch, 1)
+    assert logs0["r1"] > 0 and "r1" not in logs1
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_video_dataset, tmp_path_factory) -> Path:
+    from t2v.training import Trainer
+
+    out = tmp_path_factory.mktemp("tfgan_run")
+    final = Trainer(_cfg(tiny_video_dataset, out)).fit()
+    assert (out / "samples/step_00000002.png").is_file()
+    return final
+
+
+def test_export_loads_and_samples(exported):
+    import numpy as np
+
+    from t2v.pipelines import load_pipeline
+    from t2v.pipelines.t2v import TextToVideoPipeline
+
+    pipe = TextToVideoPipeline.from_pretrained(exported)
+    assert type(pipe.generator).__name__ == "TFGANGenerator"
+    out = pipe(["a red ball moving left on snow", "green ball on grass"], num_samples=2, seed=0)
+    assert out.frames.shape == (4, 8, 16, 16, 3) and out.frames.dtype == np.uint8 and out.gists is None
+    again = load_pipeline(exported)(["a red ball moving left on snow"], num_samples=2, seed=0)
+    assert np.array_equal(again.frames, out.frames[:2])
+    assert not np.array_equal(out.frames[0], out.frames[1])
+
+
+def test_sample_cli(exported, tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "sample.py"), "--checkpoint", str(exported), "--text",
+                        "blue ball moving right on snow", "--num-samples", "2", "--format", "gif", "--out", "o"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["o/blue_ball_moving_right_on_snow_0.gif", "o/blue_ball_moving_right_on_snow_1.gif"]
+    assert all((tmp_path / p).stat().st_size > 0 for p in r.stdout.split())
