@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PIPELINES = {"TextToVideoPipeline": "t2v.pipelines.t2v"}
+PIPELINES = {"TextToVideoPipeline": "t2v.pipelines.t2v", "TextToImagePipeline": "t2v.pipelines.image"}
 
 
 def load_pipeline(directory: str | Path | None = None, device: str = "cpu"):

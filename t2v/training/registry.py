@@ -10,6 +10,7 @@ RECIPES: dict[str, str] = {
     "tfgan": "t2v.training.recipes.tfgan:TFGANRecipe",
     "toy": "t2v.training.recipes.toy:ToyRecipe",
     "vae": "t2v.training.recipes.vae:VAERecipe",
+    "dcgan": "t2v.training.recipes.dcgan:DCGANRecipe",
 }
 
 

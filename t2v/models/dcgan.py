@@ -1,0 +1,162 @@
+"""DCGAN (Radford et al. 2016), unconditional or text-conditional as in Reed et al. 2016 (GAN-CLS / GAN-INT).
+
+G: [z; LeakyReLU(W·φ(t))] -> fractionally-strided 4x4 convs (BatchNorm + ReLU) doubling 4x4 up to the image, tanh.
+D: strided 4x4 convs (BatchNorm + LeakyReLU(0.2), none on the first) down to 4x4; the conditional D replicates the
+projected sentence vector over the 4x4 map, depth-concatenates it, applies a 1x1 conv (BatchNorm + LeakyReLU) and a
+4x4 conv to one logit. No pooling, no hidden fully-connected layer. Widths double at every halving (ngf / ndf at
+the image side), so size 64 with ngf = ndf = 64 is the reference PyTorch DCGAN example layer for layer.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+from ..errors import ConfigError
+from ..nn import conv2d_block, up2d_block
+
+
+@dataclass
+class DCGANModelConfig:
+    size: int = 64  # image height and width: a power of two >= 16 (32 and 64 are the usual ones)
+    z_dim: int = 100
+    ngf: int = 64  # G channels at the last (image-side) layer; doubled at every halving towards 4x4
+    ndf: int = 64  # D channels at the first layer; doubled at every halving
+    conditional: bool = True  # text-conditional (Reed et al.) or plain DCGAN
+    embed_dim: int = 128  # size the sentence vector is projected to in G and in D (Reed et al.: 128)
+    # objective (recipe side)
+    loss: str = "non_saturating"  # any name of the t2v.losses catalogue
+    cls: bool = True  # GAN-CLS: real image + mismatched caption is a third, "fake" input of D
+    int_weight: float = 1.0  # GAN-INT: weight of the G term on interpolated captions (0 = off)
+    int_beta: float = 0.5  # GAN-INT: interpolate beta * t1 + (1 - beta) * t2
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    adam: str = "fused"  # Adam implementation: fused | foreach | for-loop (see benchmarks/dcgan_speed.py)
+    channels_last: bool = True  # NHWC activations (see benchmarks/dcgan_speed.py)
+
+    def check(self) -> None:
+        if self.size < 16 or self.size & (self.size - 1):
+            raise ConfigError(f"model.size must be a power of two >= 16 (e.g. 32 or 64), got {self.size}")
+        for key in ("z_dim", "ngf", "ndf", "embed_dim"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be a positive integer, got {getattr(self, key)}")
+        if not 0.0 <= self.int_beta <= 1.0:
+            raise ConfigError(f"model.int_beta must be in [0, 1], got {self.int_beta}")
+        if self.int_weight < 0:
+            raise ConfigError(f"model.int_weight must be >= 0, got {self.int_weight}")
+        if self.adam not in ("fused", "foreach", "for-loop"):
+            raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
+
+
+def dcgan_init(*modules: nn.Module | None) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), shift 0 (None is skipped)."""
+    for m in (m for module in modules if module is not None for m in module.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _widths(base: int, size: int) -> list[int]:
+    """Channels at the resolutions size/2, size/4, ..., 4: base, 2*base, ..., base * 2^(n-1)."""
+    return [base * 2**i for i in range(int(math.log2(size)) - 2)]
+
+
+class _TextConditioned(nn.Module):
+    """Owns the text encoder and the projection φ(t) -> LeakyReLU(W·φ(t)) of G or D (None when unconditional)."""
+
+    def __init__(self, cfg: DCGANModelConfig, text_encoder: nn.Module | None):
+        super().__init__()
+        cfg.check()
+        if cfg.conditional and text_encoder is None:
+            raise ConfigError("model.conditional=true needs a text encoder")
+        self.cfg = cfg
+        self.text_encoder = text_encoder if cfg.conditional else None
+        self.text_proj = (
+            nn.Sequential(nn.Linear(text_encoder.dim, cfg.embed_dim), nn.LeakyReLU(0.2, inplace=True))
+            if self.text_encoder is not None else None
+        )
+
+    def condition(self, ids: torch.Tensor, mask: torch.Tensor, beta: float | None) -> torch.Tensor:
+        """Projected sentence vectors [B, embed_dim]; with `beta`, GAN-INT: beta * t_i + (1 - beta) * t_(i-1)."""
+        if ids is None or mask is None:
+            raise ValueError("a conditional DCGAN needs caption ids and mask")
+        sentence = self.text_encoder(ids, mask).sentence
+        if beta is not None:
+            sentence = torch.lerp(sentence.roll(1, 0), sentence, beta)
+        return self.text_proj(sentence)
+
+
+class DCGANGenerator(_TextConditioned):
+    """(z [B, z_dim], caption ids/mask) -> image [B, 3, size, size] in [-1, 1]."""
+
+    def __init__(self, cfg: DCGANModelConfig, text_encoder: nn.Module | None = None):
+        super().__init__(cfg, text_encoder)
+        widths = _widths(cfg.ngf, cfg.size)[::-1]
+        cin = cfg.z_dim + (cfg.embed_dim if self.text_encoder is not None else 0)
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(cin, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+            *[up2d_block(a, b) for a, b in zip(widths, widths[1:])],
+            nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+        dcgan_init(self.net)
+
+    def latent_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Random inputs of one sample."""
+        return {"z": (self.cfg.z_dim,)}
+
+    def forward(
+        self, z: torch.Tensor, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+        beta: float | None = None,
+    ) -> torch.Tensor:
+        if self.text_encoder is not None:
+            z = torch.cat([z, self.condition(ids, mask, beta)], 1)
+        return self.net(rearrange(z, "b c -> b c 1 1"))
+
+
+class DCGANDiscriminator(_TextConditioned):
+    """(image [B, 3, size, size], caption ids/mask) -> logits [B] (real and, if conditional, matching the caption).
+
+    Given k*B captions for B images, each image is scored against the captions i, B + i, ..., (k-1)B + i (the
+    convolutional trunk runs once): GAN-CLS scores a real batch against its right and its wrong captions this way.
+    """
+
+    def __init__(self, cfg: DCGANModelConfig, text_encoder: nn.Module | None = None):
+        super().__init__(cfg, text_encoder)
+        widths = _widths(cfg.ndf, cfg.size)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, widths[0], 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+            *[conv2d_block(a, b) for a, b in zip(widths, widths[1:])],
+        )
+        top = widths[-1]
+        self.fuse = (
+            nn.Sequential(
+                nn.Conv2d(top + cfg.embed_dim, top, 1, bias=False), nn.BatchNorm2d(top), nn.LeakyReLU(0.2, inplace=True)
+            )
+            if self.text_encoder is not None else None
+        )
+        self.out = nn.Conv2d(top, 1, 4, 1, 0, bias=False)
+        dcgan_init(self.features, self.fuse, self.out)
+
+    def forward(
+        self, x: torch.Tensor, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+        beta: float | None = None,
+    ) -> torch.Tensor:
+        h = self.features(x)
+        if self.fuse is not None:
+            cond = self.condition(ids, mask, beta)
+            k, rest = divmod(len(cond), len(h))
+            if rest or not k:
+                raise ValueError(f"{len(cond)} captions for {len(h)} images: need a whole multiple")
+            h = torch.cat([h if k == 1 else h.repeat(k, 1, 1, 1), repeat(cond, "b c -> b c h w", h=h.shape[2], w=h.shape[3])], 1)
+            h = self.fuse(h)
+        return self.out(h).flatten()

@@ -1,0 +1,160 @@
+"""DCGAN recipe: plain DCGAN (Radford et al. 2016) or text-to-image GAN-CLS / GAN-INT (Reed et al. 2016).
+
+D step: real image + right caption -> real; fake image + right caption -> fake; with GAN-CLS also real image +
+wrong caption -> fake, the two fake terms averaged (Reed et al., Algorithm 1). G step: fool D on its fakes; with
+GAN-INT also on images generated from interpolated captions beta * t1 + (1 - beta) * t2 (scored by D against the
+same interpolation). Objective by name from the t2v.losses catalogue (n_critic, clipping, gradient penalty honoured).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ...data.format import BuiltDataset
+from ...data.loader import CaptionedDataset
+from ...errors import ConfigError
+from ...losses import AdversarialLoss, get_adversarial_loss, gradient_penalty
+from ...models.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANModelConfig
+from ...text import build_text_encoder, build_text_processor
+from ..data import ensure_dataset
+from ..recipe import Recipe
+
+PREVIEW_SAMPLES = 8  # images per preview prompt (one grid row each)
+
+
+def discriminator_loss(loss: AdversarialLoss, d_real: torch.Tensor, d_fake: torch.Tensor,
+                       d_wrong: torch.Tensor | None = None) -> torch.Tensor:
+    """D's objective on real / fake logits; GAN-CLS (with `d_wrong`, real images + wrong captions) averages the two
+    "fake" terms, as Reed et al.'s L_D = log s_r + (log(1 - s_w) + log(1 - s_f)) / 2."""
+    if d_wrong is None:
+        return loss.d_real(d_real) + loss.d_fake(d_fake)
+    return loss.d_real(d_real) + 0.5 * (loss.d_fake(d_wrong) + loss.d_fake(d_fake))
+
+
+class DCGANRecipe(Recipe):
+    model_config = DCGANModelConfig
+    ema_nets = ("G",)
+
+    def build_dataset(self) -> torch.utils.data.Dataset:
+        m = self.cfg.model
+        path = ensure_dataset(self.cfg.data, self.accelerator)
+        self.data = BuiltDataset(path)
+        shape = tuple(self.data.meta["item_shape"])
+        if shape != (m.size, m.size, 3):
+            hint = f"make stills with `python datasets/frames.py --from {path} --out DIR`" if self.data.kind == "video" \
+                else "set model.size to the images' size"
+            raise ConfigError(f"model expects {m.size}x{m.size} images but {path} holds {self.data.kind} items of "
+                              f"shape {list(shape)}; {hint}")
+        ds = CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=m.conditional and m.cls,
+                              seed=self.cfg.train.seed)
+        if m.conditional and not ds.num_captions.any():
+            raise ConfigError(f"{path} has no captions; train a plain DCGAN with model.conditional=false")
+        return ds
+
+    def build(self, dataset: torch.utils.data.Dataset | None) -> None:
+        m, t = self.cfg.model, self.cfg.text
+        self.loss = get_adversarial_loss(m.loss)
+        self.processor = None
+        if m.conditional:
+            captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
+            self.processor = build_text_processor(t, captions)
+        encoders = [build_text_encoder(t, self.processor) if m.conditional else None for _ in range(2)]
+        G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1])
+        if m.channels_last:
+            G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        self.nets = {"G": G, "D": D}
+        self.opts = {"G": self._optimizer(G, m.lr_g), "D": self._optimizer(D, m.lr_d)}
+        self.preview_prompts = self._preview_prompts() if m.conditional else []
+
+    def _optimizer(self, net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+        """Adam (as DCGAN) in the configured implementation, or the optimiser the objective's paper uses (RMSprop)."""
+        m = self.cfg.model
+        params = [p for p in net.parameters() if p.requires_grad]
+        if self.loss.optimizer.name != "adam":
+            return self.loss.optimizer.build(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(m.betas), fused=m.adam == "fused",
+                                foreach=m.adam == "foreach")
+
+    def _preview_prompts(self) -> list[str]:
+        """train.sample_prompts with a known word, else the first caption of each held-out combination and of a few
+        training ones."""
+        known = [p for p in self.cfg.train.sample_prompts if len(self.processor.unknown_words(p)) < len(p.split())]
+        if known:
+            return known
+        from ...evaluation.metrics import caption_groups
+
+        splits = [s for s in ("heldout", self.cfg.data.split) if self.data.meta.get("splits", {}).get(s)]
+        groups = [g["caption"] for s in splits for g in caption_groups(self.data, s, self.data.label_names)[:5]]
+        return list(dict.fromkeys(groups))
+
+    def _text(self, captions: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.processor(list(captions))
+        return ids.to(device), mask.to(device)
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        m, loss = self.cfg.model, self.loss
+        G, D = self.nets["G"], self.nets["D"]
+        real = batch["pixels"]
+        if m.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        b = real.shape[0]
+        cls = m.conditional and m.cls
+        ids = mask = all_ids = all_mask = None
+        if m.conditional:  # one tokenizer call: right captions, then (GAN-CLS) the wrong ones
+            all_ids, all_mask = self._text(batch["caption"] + (batch["mismatched_caption"] if cls else []), real.device)
+            ids, mask = all_ids[:b], all_mask[:b]
+        fake = G(torch.randn(b, m.z_dim, device=real.device), ids, mask)
+
+        # --- discriminator
+        d_wrong = None
+        if cls:  # the trunk runs once on the real batch, scored against its right and its wrong captions
+            d_real, d_wrong = D(real, all_ids, all_mask).split(b)
+        else:
+            d_real = D(real, ids, mask)
+        d_fake = D(fake.detach(), ids, mask)
+        loss_d = discriminator_loss(loss, d_real, d_fake, d_wrong)
+        logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+        if d_wrong is not None:
+            logs["d_wrong"] = d_wrong.mean().detach()
+        if loss.gp_weight:
+            gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
+            loss_d = loss_d + loss.gp_weight * gp
+            logs["gp"] = gp.detach()
+        self.update("D", loss_d, loss.weight_clip)
+        logs["loss_d"] = loss_d.detach()
+        if step % loss.n_critic != 0:
+            return logs
+
+        # --- generator (through the unwrapped, frozen D: no weight gradients and no DDP reduction for it)
+        with self.frozen(D):
+            D_ = self.unwrap("D")
+            adv = loss.g(D_(fake, ids, mask))
+            loss_g = adv
+            if m.conditional and m.int_weight > 0:
+                z = torch.randn(b, m.z_dim, device=real.device)
+                adv_int = loss.g(D_(G(z, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))
+                loss_g = loss_g + m.int_weight * adv_int
+                logs["adv_int"] = adv_int.detach()
+            self.update("G", loss_g)
+        logs.update(loss_g=loss_g.detach(), adv=adv.detach())
+        return logs
+
+    def _pipeline(self, nets):
+        from ...pipelines.image import TextToImagePipeline
+
+        return TextToImagePipeline(nets["G"], self.processor, self.cfg, nets["D"])
+
+    def preview(self, nets, step: int, out_dir: Path) -> list[Path]:
+        """A grid: one row of samples per preview prompt (8 rows of 8 unconditional samples)."""
+        import warnings
+
+        pipe = self._pipeline(nets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unknown words were reported when the prompts were chosen
+            out = pipe(self.preview_prompts or ["sample"], num_samples=PREVIEW_SAMPLES * (1 if self.preview_prompts
+                                                                                          else 8), seed=0)
+        return [out.save_grid(out_dir / f"step_{step:08d}.png", nrow=PREVIEW_SAMPLES)]
+
+    def export(self, nets, out_dir: Path) -> Path:
+        return self._pipeline(nets).save_pretrained(out_dir, dtype=self.cfg.train.export_dtype)

@@ -1,0 +1,261 @@
+"""Conditional DCGAN: architecture, GAN-CLS / GAN-INT maths, tiny training runs, export, TextToImagePipeline."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t2v.config import build_config
+from t2v.errors import ConfigError, T2VError
+from t2v.losses import get_adversarial_loss
+from t2v.models.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANModelConfig
+from t2v.pipelines import load_pipeline
+from t2v.pipelines.image import ImageOutput, TextToImagePipeline
+from t2v.training.recipes.dcgan import discriminator_loss
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"size": 16, "ngf": 8, "ndf": 8, "z_dim": 8, "embed_dim": 8}
+TEXT = {"dim": 16, "embed_dim": 16}
+
+
+class _Words(nn.Module):
+    """Stand-in text encoder: sentence = mean of embeddings (enough to test the conditioning paths)."""
+
+    dim = 6
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, self.dim)
+
+    def forward(self, ids, mask):
+        from t2v.text import TextFeatures, masked_mean
+
+        words = self.embed(ids)
+        return TextFeatures(masked_mean(words, mask), words, mask)
+
+
+def _captions(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(1, 20, (n, 5), generator=g), torch.ones(n, 5, dtype=torch.bool)
+
+
+def test_classic_widths_match_the_reference_dcgan_layer_for_layer():
+    cfg = DCGANModelConfig(conditional=False)  # 64x64, z 100, ngf = ndf = 64
+    G, D = DCGANGenerator(cfg), DCGANDiscriminator(cfg)
+    # pytorch/examples dcgan/main.py: netG 3,576,704 and netD 2,765,568 parameters
+    assert sum(p.numel() for p in G.parameters()) == 3_576_704
+    assert sum(p.numel() for p in D.parameters()) == 2_765_568
+    convs_g = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [m.stride for m in convs_g] == [(1, 1)] + [(2, 2)] * 4 and isinstance(G.net[-1], nn.Tanh)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in G.modules()) == 4
+    assert sum(isinstance(m, nn.ReLU) for m in G.modules()) == 4
+    convs_d = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.stride for m in convs_d] == [(2, 2)] * 4 + [(1, 1)]
+    assert isinstance(D.features[1], nn.LeakyReLU) and D.features[1].negative_slope == 0.2
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in D.modules()) == 3  # none on the first layer
+    no = (nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)  # no pooling, no hidden FC
+    assert not any(isinstance(m, no) for m in [*G.modules(), *D.modules()])
+    w = torch.cat([m.weight.flatten() for m in convs_g + convs_d])
+    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.001  # N(0, 0.02) init
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_shapes_and_text_conditioning(size):
+    cfg = DCGANModelConfig(size=size, ngf=8, ndf=8, z_dim=10, embed_dim=4)
+    G, D = DCGANGenerator(cfg, _Words()).eval(), DCGANDiscriminator(cfg, _Words()).eval()
+    ids, mask = _captions(3)
+    z = torch.randn(3, 10)
+    x = G(z, ids, mask)
+    assert x.shape == (3, 3, size, size) and x.abs().max() <= 1
+    assert D(x, ids, mask).shape == (3,)
+    other_ids, _ = _captions(3, seed=1)
+    assert not torch.allclose(G(z, other_ids, mask), x)  # the caption changes the image
+    assert not torch.allclose(D(x, other_ids, mask), D(x, ids, mask))  # and D's score
+    (D(x, ids, mask).sum()).backward()
+    assert G.text_encoder.embed.weight.grad is not None  # gradients reach G's text encoder through D
+
+
+def test_discriminator_scores_each_image_against_several_captions():
+    cfg = DCGANModelConfig(**TINY)
+    D = DCGANDiscriminator(cfg, _Words()).eval()
+    x = torch.randn(4, 3, 16, 16)
+    (a, am), (b, bm) = _captions(4), _captions(4, seed=1)
+    both = D(x, torch.cat([a, b]), torch.cat([am, bm]))
+    assert torch.allclose(both, torch.cat([D(x, a, am), D(x, b, bm)]), atol=1e-6)
+    with pytest.raises(ValueError, match="whole multiple"):
+        D(x, a[:3], am[:3])
+
+
+def test_gan_int_interpolates_sentence_vectors():
+    cfg = DCGANModelConfig(**TINY)
+    G = DCGANGenerator(cfg, _Words()).eval()
+    ids, mask = _captions(4)
+    z = torch.randn(4, 8)
+    assert torch.allclose(G(z, ids, mask, beta=1.0), G(z, ids, mask))
+    assert torch.allclose(G(z, ids, mask, beta=0.0), G(z, ids.roll(1, 0), mask.roll(1, 0)))  # caption i-1
+    s = G.text_encoder(ids, mask).sentence
+    half = G.text_proj(0.5 * s + 0.5 * s.roll(1, 0))
+    assert torch.allclose(G.condition(ids, mask, 0.5), half, atol=1e-6)
+
+
+def test_gan_cls_discriminator_loss_is_reeds_algorithm_1():
+    loss = get_adversarial_loss("minimax")
+    r, w, f = torch.randn(5), torch.randn(5), torch.randn(5)
+    sr, sw, sf = torch.sigmoid(r), torch.sigmoid(w), torch.sigmoid(f)
+    # Reed et al.: D maximises log(s_r) + (log(1 - s_w) + log(1 - s_f)) / 2
+    want = -(sr.log() + 0.5 * ((1 - sw).log() + (1 - sf).log())).mean()
+    assert torch.allclose(discriminator_loss(loss, r, f, w), want, atol=1e-5)
+    plain = -(sr.log() + (1 - sf).log()).mean()
+    assert torch.allclose(discriminator_loss(loss, r, f), plain, atol=1e-5)
+
+
+def test_config_errors_are_clear():
+    with pytest.raises(ConfigError, match="power of two"):
+        DCGANModelConfig(size=48).check()
+    with pytest.raises(ConfigError, match="model.adam"):
+        DCGANModelConfig(adam="sgd").check()
+    with pytest.raises(ConfigError, match="needs a text encoder"):
+        DCGANGenerator(DCGANModelConfig(**TINY))
+    with pytest.raises(ConfigError, match="unknown key 'model.ngff'"):
+        build_config({"recipe": "dcgan", "model": {"ngff": 3}})
+
+
+@pytest.fixture(scope="module")
+def tiny_images(tiny_video_dataset, tmp_path_factory) -> Path:
+    from t2v.data.builders.frames import build_frames
+
+    out = tmp_path_factory.mktemp("img") / "frames"
+    build_frames(str(tiny_video_dataset), str(out), frame="random", per_clip=2, previews=0, progress_bar=False)
+    return out
+
+
+def _cfg(data: Path, out: Path, steps: int, model: dict | None = None, **train) -> object:
+    return build_config({
+        "recipe": "dcgan", "data": {"path": str(data), "builder": "", "batch_size": 8},
+        "model": {**TINY, **(model or {})}, "text": TEXT,
+        "train": {"output_dir": str(out), "max_steps": steps, "log_every": 1, "sample_every": steps,
+                  "checkpoint_every": 0, **train},
+    })
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_images, tmp_path_factory) -> Path:
+    from t2v.training import Trainer
+
+    out = tmp_path_factory.mktemp("run")
+    Trainer(_cfg(tiny_images, out, 3, ema_decay=0.9, export_dtype="float16")).fit()
+    assert (out / "samples/step_00000003.png").is_file()
+    import json
+
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"d_real", "d_fake", "d_wrong", "adv_int", "loss_d", "loss_g"} <= logs[-1].keys()
+    return out / "final"
+
+
+def test_export_round_trip_and_determinism(exported):
+    pipe = TextToImagePipeline.from_pretrained(exported)
+    assert pipe.conditional and pipe.discriminator is not None
+    out = pipe(["a red ball moving left on snow", "green ball on grass"], num_samples=3, seed=0)
+    assert out.images.shape == (6, 16, 16, 3) and out.images.dtype == np.uint8 and out.frames is out.images
+    again = pipe(["green ball on grass"], num_samples=3, seed=0)
+    assert np.array_equal(again.images, out.images[3:])  # same seed, same images whatever else is batched
+    assert not np.array_equal(pipe(["green ball on grass"], num_samples=3, seed=1).images, again.images)
+    assert isinstance(load_pipeline(exported), TextToImagePipeline)
+
+
+def test_save_by_prompt_writes_png_grids_and_rejects_video_formats(exported, tmp_path):
+    out = TextToImagePipeline.from_pretrained(exported)(["red ball on grass", "blue ball on snow"], num_samples=3)
+    paths = out.save_by_prompt(tmp_path)
+    assert [p.name for p in paths] == ["red_ball_on_grass.png", "blue_ball_on_snow.png"]
+    from t2v.data.video import read_image
+
+    assert read_image(paths[0]).shape == (16, 48, 3)  # a row of the 3 samples
+    assert np.array_equal(read_image(paths[1])[:, 16:32], out.images[4])
+    for fmt in ("mp4", "gif"):
+        with pytest.raises(T2VError, match="text-to-image model: it writes png"):
+            out.save_by_prompt(tmp_path, fmt)
+
+
+def test_sample_cli_writes_png(exported, tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "sample.py"), "--checkpoint", str(exported), "--text",
+                        "red ball on mars", "--num-samples", "2", "--out", str(tmp_path)], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "red_ball_on_mars.png")
+    assert "unknown words in 'red ball on mars' ignored: mars" in r.stderr
+    import sample
+
+    with pytest.raises(T2VError, match="text-to-image model: it writes png images, not mp4"):
+        sample.main(["--checkpoint", str(exported), "--text", "red ball", "--format", "mp4", "--out", str(tmp_path)])
+
+
+def test_evaluator_judges_image_pipelines(exported, tiny_images, tmp_path):
+    from t2v.evaluation import evaluate_pipeline, train_classifier
+    from t2v.evaluation.classifier import load_classifier
+
+    train_classifier(tiny_images, tmp_path, steps=2, batch_size=8, width=4, progress=False)
+    result = evaluate_pipeline(load_pipeline(exported), load_classifier(tmp_path), tiny_images, split="heldout",
+                               samples_per_caption=2)
+    assert result["num_generated"] == 2 * result["num_captions"] and result["num_captions"] >= 1
+    assert {"color", "place"} <= set(result["accuracy"]) and 0 <= result["accuracy"]["all"] <= 1
+
+
+@pytest.mark.parametrize("loss", ["wgan", "wgan_gp", "hinge"])
+def test_objectives_from_the_catalogue_train(tiny_images, tmp_path, loss):
+    from t2v.training import Trainer
+
+    model = {"loss": loss, "cls": loss != "hinge", "int_weight": 0.0 if loss == "wgan" else 1.0}
+    trainer = Trainer(_cfg(tiny_images, tmp_path, 2, model, sample_every=0))
+    if loss == "wgan":
+        assert isinstance(trainer.recipe.opts["D"].optimizer, torch.optim.RMSprop)
+    trainer.fit()
+    if loss == "wgan":  # weight clipping after every D step
+        assert max(p.abs().max().item() for p in trainer.recipe.unwrap("D").parameters()) <= 0.01 + 1e-7
+
+
+def test_unconditional_dcgan(tiny_images, tmp_path):
+    from t2v.training import Trainer
+
+    cfg = _cfg(tiny_images, tmp_path, 2, {"conditional": False, "channels_last": False, "adam": "foreach"})
+    pipe = TextToImagePipeline.from_pretrained(Trainer(cfg).fit())
+    assert not pipe.conditional and not (tmp_path / "final/text").exists()
+    with pytest.warns(UserWarning, match="unconditional"):
+        out = pipe(["anything"], num_samples=4, seed=0)
+    assert isinstance(out, ImageOutput) and out.images.shape == (4, 16, 16, 3)
+    assert len({im.tobytes() for im in out.images}) == 4
+
+
+def test_wrong_data_is_a_clear_error(tiny_video_dataset, tmp_path):
+    from t2v.training import Trainer
+
+    with pytest.raises(ConfigError, match="datasets/frames.py"):
+        Trainer(_cfg(tiny_video_dataset, tmp_path, 1))
+
+
+def test_g_step_adds_no_gradient_to_d(tiny_images, tmp_path):
+    """The G update goes through a frozen D (the reference example also computes D's weight gradients there)."""
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_images, tmp_path, 1))
+    recipe = trainer.recipe
+    D, opt_d = recipe.nets["D"], recipe.opts["D"]
+    at_d_step: dict[str, torch.Tensor] = {}
+    d_step = opt_d.step
+
+    def spy(*args, **kwargs):
+        at_d_step.update({n: None if p.grad is None else p.grad.clone() for n, p in D.named_parameters()})
+        return d_step(*args, **kwargs)
+
+    opt_d.step = spy
+    recipe.train_step(next(iter(trainer.loader)), 0)
+    assert at_d_step["out.weight"] is not None and at_d_step["text_encoder.embed.weight"] is not None
+    for n, p in D.named_parameters():
+        assert (p.grad is None and at_d_step[n] is None) or torch.equal(p.grad, at_d_step[n]), n
+    G = recipe.nets["G"]
+    assert G.net[0].weight.grad is not None and G.text_encoder.embed.weight.grad is not None
