@@ -12,7 +12,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Generate videos from captions with a t2v model.")
-    p.add_argument("--text", action="append", required=True, help="caption; repeat for several (batched)")
+    p.add_argument("--text", action="append", help="caption; repeat for several (batched)")
     p.add_argument("--checkpoint", default=None, help="exported model dir or bundled name (default: scenes)")
     p.add_argument("--out", default="samples", help="output directory (default: %(default)s)")
     p.add_argument("--num-samples", type=int, default=1, help="clips per caption")
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="video models: mp4 (default), gif or png (frame strip); image models write png")
     p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--input", help="image translation models: an image or video file, translated frame by frame")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="image translation models: which way")
     a = p.parse_args(argv)
 
     from t2v.errors import T2VError
@@ -32,12 +34,20 @@ def main(argv: list[str] | None = None) -> int:
 
         if not torch.cuda.is_available():
             raise T2VError("--device cuda asked for, but no CUDA device is available; use --device cpu")
-    for t in a.text:
+    for t in a.text or []:
         if not t.strip():
             raise T2VError("empty text: give a caption such as --text \"play golf on snow\"")
     from t2v.pipelines import load_pipeline
 
     pipe = load_pipeline(a.checkpoint, device=a.device)
+    if hasattr(pipe, "translate_file"):  # an image translation model (CycleGAN): --input, not --text
+        if not a.input:
+            raise T2VError("this checkpoint translates images: give --input IMAGE_OR_VIDEO [--direction AtoB|BtoA]")
+        print(pipe.translate_file(a.input, a.out, a.direction, a.format, a.fps))
+        return 0
+    if a.input or not a.text:
+        raise T2VError("--input is only for image translation models; this checkpoint needs --text" if a.input
+                       else "give a caption with --text, e.g. --text \"play golf on snow\"")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         out = pipe(a.text, num_samples=a.num_samples, seed=a.seed)

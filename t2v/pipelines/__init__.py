@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PIPELINES = {"TextToVideoPipeline": "t2v.pipelines.t2v", "TextToImagePipeline": "t2v.pipelines.image"}
+PIPELINES["ImageTranslationPipeline"] = "t2v.pipelines.translate"
 
 
 def load_pipeline(directory: str | Path | None = None, device: str = "cpu"):

@@ -7,6 +7,8 @@ from ..errors import ConfigError
 
 RECIPES: dict[str, str] = {
     "t2v": "t2v.training.recipes.t2v:T2VRecipe",
+    "cyclegan": "t2v.training.recipes.cyclegan:CycleGANRecipe",
+    "adda": "t2v.training.recipes.adda:ADDARecipe",
     "tfgan": "t2v.training.recipes.tfgan:TFGANRecipe",
     "toy": "t2v.training.recipes.toy:ToyRecipe",
     "vae": "t2v.training.recipes.vae:VAERecipe",

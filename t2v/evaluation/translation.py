@@ -1,0 +1,144 @@
+"""Judge an unpaired translation model (CycleGAN) with attribute classifiers.
+
+    python -m t2v.evaluation.translation evaluate --model runs/cyclegan_scenes/final --dataset data/scenes \
+        --classifier data/classifiers/scenes --direction AtoB --split val heldout
+    python -m t2v.evaluation.translation train-classifier --dataset data/digits_unpaired --select domain=B \
+        --out data/classifiers/digits_handwritten
+
+`evaluate` translates every source-domain item of the splits (clips frame by frame) and classifies the results.
+When the target domain is a label value (e.g. place=snow) it reports how often that label is predicted ("target");
+every other label the classifier knows must be kept ("kept": accuracy against the source item's labels). For
+comparison it scores the untranslated source items ("before") and the real target-domain items of the split
+("target_real", the classifier's ceiling). `train-classifier` trains the attribute classifier on one domain only
+(a judge of the target domain, e.g. handwritten digits), with `t2v.evaluation.train_classifier`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import T2VError, run_cli
+
+
+def emit_json(result: dict[str, Any], out: str | None) -> None:
+    """Print the result as JSON (and write it to `out` when given)."""
+    text = json.dumps(result, indent=2)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    print(text)
+
+
+def _score(preds: dict[str, np.ndarray], labels: np.ndarray, names: list[str], kept: list[str],
+           target: tuple[str, str] | None, vocab: dict[str, list[str]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if target is not None:
+        out["target"] = round(float((preds[target[0]] == vocab[target[0]].index(target[1])).mean()), 4)
+    for name in kept:
+        truth = labels[:, names.index(name)]
+        known = truth >= 0
+        out[f"kept_{name}"] = round(float((preds[name][known] == truth[known]).mean()), 4) if known.any() else None
+    return out
+
+
+def evaluate_translation(pipe: Any, classifier: Any, ds: Any, direction: str, splits: list[str],
+                         batch_size: int = 64) -> dict[str, Any]:
+    """Per split: counts and the target / kept-label accuracies of translated, untranslated and real target items."""
+    from ..data.domains import parse_selector, select_items
+    from .classifier import classify
+    from .metrics import check_labels
+
+    src_sel, tgt_sel = (pipe.domains["A"], pipe.domains["B"]) if direction == "AtoB" else \
+        (pipe.domains["B"], pipe.domains["A"])
+    key, value = parse_selector(ds, tgt_sel)
+    target = (key, value) if key != "domain" else None
+    if target and target[0] not in classifier.label_names:
+        raise T2VError(f"the classifier has no {target[0]!r} head; it cannot tell whether items became {tgt_sel}")
+    kept = [n for n in classifier.label_names if n in ds.label_names and n != key]
+    check_labels(classifier, ds, kept + ([key] if target else []))
+    vocab = {n: ds.label_vocab(n) for n in ds.label_names}
+    result: dict[str, Any] = {}
+    for split in splits:
+        idx = select_items(ds, src_sel, split)
+        real_idx = select_items(ds, tgt_sel, split)
+        if len(idx) == 0:
+            raise T2VError(f"{ds.path} has no {src_sel!r} items in split {split!r}")
+        preds: dict[str, list[np.ndarray]] = {n: [] for n in classifier.label_names}
+        before: dict[str, list[np.ndarray]] = {n: [] for n in classifier.label_names}
+        for start in range(0, len(idx), batch_size):
+            px = np.asarray(ds.pixels[idx[start : start + batch_size]])
+            for store, pixels in ((preds, pipe.translate(px, direction)), (before, px)):
+                for n, p in classify(classifier, pixels, batch_size).items():
+                    store[n].append(p)
+        labels = ds.all_label_ids[idx]
+        cat = {n: np.concatenate(v) for n, v in preds.items()}
+        raw = {n: np.concatenate(v) for n, v in before.items()}
+        entry = {"items": int(len(idx)), "translated": _score(cat, labels, ds.label_names, kept, target, vocab),
+                 "before": _score(raw, labels, ds.label_names, kept, target, vocab)}
+        if len(real_idx):
+            from .metrics import classify_items
+
+            real = classify_items(classifier, ds, real_idx, batch_size)
+            entry["target_real"] = _score(real, ds.all_label_ids[real_idx], ds.label_names, kept, target, vocab)
+            entry["target_real_items"] = int(len(real_idx))
+        result[split] = entry
+    return {"direction": direction, "source": src_sel, "target": tgt_sel, "kept_labels": kept, "splits": result}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m t2v.evaluation.translation", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("evaluate", help="translate a domain's items and judge them with an attribute classifier")
+    e.add_argument("--model", required=True, help="exported translation model (ImageTranslationPipeline) directory")
+    e.add_argument("--dataset", required=True, help="the built dataset the model was trained on")
+    e.add_argument("--classifier", required=True, help="attribute classifier directory (judge of the target domain)")
+    e.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    e.add_argument("--split", nargs="+", default=["test"], help="splits whose source-domain items are translated")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--out", help="also write the JSON here")
+    t = sub.add_parser("train-classifier", help="train an attribute classifier on one domain of a dataset")
+    t.add_argument("--dataset", required=True)
+    t.add_argument("--select", required=True, help="the domain: domain=NAME or LABEL=VALUE")
+    t.add_argument("--out", required=True)
+    t.add_argument("--steps", type=int, default=600)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--holdback", type=float, default=0.2)
+    t.add_argument("--seed", type=int, default=0)
+    for q in (e, t):
+        q.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    import torch
+
+    from ..data.format import BuiltDataset
+
+    torch.set_num_threads(a.threads)
+    ds = BuiltDataset(a.dataset)
+    if a.command == "train-classifier":
+        from ..data.domains import DomainView
+        from .train import train_classifier
+
+        result = train_classifier(DomainView(ds, a.select), a.out, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
+                                  seed=a.seed, holdback=a.holdback, width=a.width)
+    else:
+        from ..pipelines.translate import ImageTranslationPipeline
+        from .classifier import load_classifier
+
+        pipe = ImageTranslationPipeline.from_pretrained(a.model)
+        result = {"model": a.model, "classifier": a.classifier, "dataset": a.dataset,
+                  **evaluate_translation(pipe, load_classifier(a.classifier), ds, a.direction, a.split, a.batch_size)}
+    emit_json(result, getattr(a, "out", None) if a.command == "evaluate" else None)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

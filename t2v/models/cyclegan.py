@@ -1,0 +1,219 @@
+"""CycleGAN (Zhu et al. 2017): ResNet generator, PatchGAN discriminator and the history pool of generated images.
+
+Generator (the paper's appendix, Johnson et al.'s design): c7s1-ngf, d(2 ngf), d(4 ngf), R(4 ngf) x n_blocks,
+u(2 ngf), u(ngf), c7s1-3 + tanh; instance norm, reflection padding. Discriminator: the 70x70 PatchGAN
+(C64-C128-C256-C512 with 4x4 convs, the last one stride 1, then a 1-channel conv; no norm on the first layer).
+Weights start from N(0, 0.02) as in the reference implementation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .base import ModelMixin
+
+NORMS = ("instance", "none")  # per-sample: a step may batch images of both domains through one net
+PADDINGS = ("reflect", "replicate", "zeros")
+
+
+@dataclass
+class ResnetGeneratorConfig:
+    in_channels: int = 3
+    out_channels: int = 3
+    ngf: int = 64  # channels of the first layer; 2x and 4x after the two downsamplings
+    n_blocks: int = 6  # residual blocks: 6 for 128x128 and smaller images, 9 for 256x256 (Zhu et al.)
+    norm: str = "instance"  # instance | none
+    padding: str = "reflect"  # reflect | replicate | zeros
+    dropout: float = 0.0  # inside the residual blocks (the CycleGAN default is none)
+
+    def check(self) -> None:
+        if self.norm not in NORMS:
+            raise ConfigError(f"generator.norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.padding not in PADDINGS:
+            raise ConfigError(f"generator.padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
+        if min(self.ngf, self.in_channels, self.out_channels) < 1 or self.n_blocks < 0:
+            raise ConfigError("generator: ngf and channel counts must be positive and n_blocks >= 0")
+
+
+@dataclass
+class PatchDiscriminatorConfig:
+    in_channels: int = 3
+    ndf: int = 64
+    n_layers: int = 3  # stride-2 layers; 3 gives the 70x70 receptive field of the paper
+    norm: str = "instance"
+
+    def check(self) -> None:
+        if self.norm not in NORMS:
+            raise ConfigError(f"discriminator.norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.ndf < 1 or self.n_layers < 1:
+            raise ConfigError("discriminator: ndf and n_layers must be positive")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """Instance norm without affine parameters or running statistics, as in the reference implementation."""
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    return nn.Identity()
+
+
+def padded_conv(cin: int, cout: int, kernel: int, padding: str) -> list[nn.Module]:
+    """A 'same' conv whose border is padded by `padding` (reflect | replicate | zeros)."""
+    p = kernel // 2
+    if padding == "zeros":
+        return [nn.Conv2d(cin, cout, kernel, padding=p)]
+    pad = nn.ReflectionPad2d(p) if padding == "reflect" else nn.ReplicationPad2d(p)
+    return [pad, nn.Conv2d(cin, cout, kernel)]
+
+
+def init_weights(module: nn.Module, gain: float = 0.02) -> None:
+    """N(0, gain) conv weights and zero biases (Zhu et al.'s 'normal' init)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            nn.init.zeros_(m.bias)
+
+
+class ResnetBlock(nn.Module):
+    """x + (pad-conv3-norm-ReLU[-dropout]-pad-conv3-norm)(x)."""
+
+    def __init__(self, dim: int, norm: str, padding: str, dropout: float):
+        super().__init__()
+        layers = [*padded_conv(dim, dim, 3, padding), norm_layer(norm, dim), nn.ReLU(True)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        layers += [*padded_conv(dim, dim, 3, padding), norm_layer(norm, dim)]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResnetGenerator(ModelMixin, nn.Module):
+    """Image [B, C, H, W] in [-1, 1] -> translated image of the same size (H, W divisible by 4)."""
+
+    config_class = ResnetGeneratorConfig
+
+    def __init__(self, config: ResnetGeneratorConfig):
+        super().__init__()
+        config.check()
+        self.config = config
+        c, norm, pad = config.ngf, config.norm, config.padding
+        layers: list[nn.Module] = [*padded_conv(config.in_channels, c, 7, pad), norm_layer(norm, c), nn.ReLU(True)]
+        for _ in range(2):
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), norm_layer(norm, 2 * c), nn.ReLU(True)]
+            c *= 2
+        layers += [ResnetBlock(c, norm, pad, config.dropout) for _ in range(config.n_blocks)]
+        for _ in range(2):
+            layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
+                       norm_layer(norm, c // 2), nn.ReLU(True)]
+            c //= 2
+        layers += [*padded_conv(c, config.out_channels, 7, pad), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """Image [B, C, H, W] -> one real/fake logit per overlapping patch, [B, 1, h, w]."""
+
+    def __init__(self, config: PatchDiscriminatorConfig):
+        super().__init__()
+        config.check()
+        ndf = config.ndf
+        layers: list[nn.Module] = [nn.Conv2d(config.in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, config.n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < config.n_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1), norm_layer(config.norm, ndf * mult),
+                       nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al. 2017) that D is trained on, as CycleGAN's image buffer.
+
+    Until `size` images are stored every query image is stored and returned; afterwards each image is, with
+    probability 1/2, swapped for a random stored one (which is returned), else returned as is. Random draws come
+    from torch's global generator, so a run resumed with its RNG state continues identically. `state_dict` /
+    `load_state_dict` let the trainer checkpoint the pool (accelerate's `register_for_checkpointing`).
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return images.detach()
+        out = []
+        for image in images.detach():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif torch.rand(()).item() < 0.5:
+                k = int(torch.randint(self.size, ()).item())
+                out.append(self.images[k])
+                self.images[k] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        stored = torch.stack(self.images).cpu() if self.images else torch.zeros(0)
+        return {"images": stored}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.images = [im.clone() for im in state["images"]] if state["images"].numel() else []
+
+
+@dataclass
+class CycleGANModelConfig:
+    """The `model` section of a cyclegan config: networks, the two domains, augmentation and the objective."""
+
+    generator: ResnetGeneratorConfig = field(default_factory=ResnetGeneratorConfig)
+    discriminator: PatchDiscriminatorConfig = field(default_factory=PatchDiscriminatorConfig)
+    domain_a: str = "domain=A"  # items of domain A: `domain=NAME` or `LABEL=VALUE` (e.g. place=grass)
+    domain_b: str = "domain=B"
+    load_size: int = 0  # training images are resized (bicubic) to this before the random crop; 0 = as stored
+    crop_size: int = 0  # random training crop; 0 = the whole image
+    flip: bool = False  # random horizontal flips in training
+    loss: str = "lsgan"  # adversarial objective from t2v.losses
+    adv_weight: float = 2.0  # the catalogue's LSGAN halves each term (Mao et al.); 2 restores Zhu et al.'s E[(D(G(x))-1)^2]
+    lambda_cycle: float = 10.0  # λ of the cycle-consistency L1 (both directions)
+    lambda_identity: float = 0.5  # identity L1 weight, as a fraction of λ (0 = off)
+    pool_size: int = 50  # history of fakes D is trained on (0 = the latest fakes only)
+    lr: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    lr_decay_start: float = 0.5  # fraction of train.max_steps after which the lr decays linearly to 0
+    channels_last: bool = True  # NHWC activations (faster convolutions on CPU)
+    adam: str = "foreach"  # Adam implementation: foreach | fused | single_tensor
+    preview_images: int = 4  # per domain, in the preview grid
+
+    def check(self) -> None:
+        self.generator.check()
+        self.discriminator.check()
+        if self.generator.in_channels != self.generator.out_channels and self.lambda_identity > 0:
+            raise ConfigError("the identity loss needs generator.in_channels == out_channels; set lambda_identity: 0")
+        if self.adam not in ("foreach", "fused", "single_tensor"):
+            raise ConfigError(f"model.adam must be foreach, fused or single_tensor, got {self.adam!r}")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ConfigError(f"model.lr_decay_start is a fraction of train.max_steps in [0, 1], got {self.lr_decay_start}")
+        if self.pool_size < 0 or self.load_size < 0 or self.crop_size < 0:
+            raise ConfigError("model.pool_size, load_size and crop_size must be >= 0")
+        if self.crop_size % 4 or self.load_size and self.crop_size > self.load_size:
+            raise ConfigError("model.crop_size must be a multiple of 4 and at most load_size")

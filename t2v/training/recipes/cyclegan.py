@@ -1,0 +1,149 @@
+"""CycleGAN recipe (Zhu et al. 2017): G_AB, G_BA against PatchGANs D_A, D_B with cycle and identity losses.
+
+One step follows the reference `optimize_parameters`: translate both ways, update both generators (adversarial +
+λ·cycle + λ·λ_idt·identity, discriminators frozen), then update both discriminators on real images and on fakes drawn
+from the history pools. Instance norm is per-sample, so images that pass through the same net are batched (real A
+and real B through G_AB: translation + identity; real and pooled fake through D) with unchanged results.
+Learning rate: constant, then linear decay to zero from `lr_decay_start` of the run. The pools are registered with
+accelerate, so checkpoints carry them and a resumed run continues with the same pools and optimiser moments.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...data.domains import UnpairedDataset
+from ...data.format import BuiltDataset
+from ...errors import ConfigError
+from ...losses import get_adversarial_loss
+from ...models.cyclegan import CycleGANModelConfig, ImagePool, PatchDiscriminator, ResnetGenerator
+from ..data import ensure_dataset
+from ..recipe import Recipe
+
+
+def linear_decay(total_steps: int, decay_start: float):
+    """LambdaLR factor: 1 until `decay_start` * total_steps, then linearly down to 0 at total_steps."""
+    start = int(decay_start * total_steps)
+    span = max(total_steps - start, 1)
+    return lambda step: min(1.0, max(0.0, (total_steps - step) / span))
+
+
+def make_adam(params, lr: float, betas: list[float], impl: str) -> torch.optim.Adam:
+    """Adam with the chosen implementation: foreach (multi-tensor), fused, or the single-tensor loop."""
+    kind = {"foreach": {"foreach": True}, "fused": {"fused": True}, "single_tensor": {"foreach": False}}[impl]
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kind)
+
+
+class CycleGANRecipe(Recipe):
+    model_config = CycleGANModelConfig
+
+    def build_dataset(self) -> torch.utils.data.Dataset:
+        m = self.cfg.model
+        m.check()
+        self.data = BuiltDataset(ensure_dataset(self.cfg.data, self.accelerator))
+        self.dataset = UnpairedDataset(self.data, m.domain_a, m.domain_b, split=self.cfg.data.split,
+                                       load_size=m.load_size, crop_size=m.crop_size, flip=m.flip,
+                                       seed=self.cfg.train.seed)
+        return self.dataset
+
+    def build(self, dataset: torch.utils.data.Dataset) -> None:
+        m = self.cfg.model
+        self.loss = get_adversarial_loss(m.loss)
+        if self.loss.n_critic != 1:
+            raise ConfigError(f"cyclegan alternates one generator and one discriminator step; loss {m.loss!r} wants "
+                              f"{self.loss.n_critic} critic steps: choose lsgan (the paper's), non_saturating, "
+                              "minimax, hinge or an fgan_* objective")
+        g = m.generator
+        g_ba = dataclasses.replace(g, in_channels=g.out_channels, out_channels=g.in_channels)
+        d_a = dataclasses.replace(m.discriminator, in_channels=g.in_channels)
+        d_b = dataclasses.replace(m.discriminator, in_channels=g.out_channels)
+        self.nets = {"G_AB": ResnetGenerator(g), "G_BA": ResnetGenerator(g_ba),
+                     "D_A": PatchDiscriminator(d_a), "D_B": PatchDiscriminator(d_b)}
+        self.memory_format = torch.channels_last if m.channels_last else torch.contiguous_format
+        for net in self.nets.values():
+            net.to(memory_format=self.memory_format)
+        G = [*self.nets["G_AB"].parameters(), *self.nets["G_BA"].parameters()]
+        D = [*self.nets["D_A"].parameters(), *self.nets["D_B"].parameters()]
+        self.opts = {"G": make_adam(G, m.lr, m.betas, m.adam), "D": make_adam(D, m.lr, m.betas, m.adam)}
+        factor = linear_decay(self.cfg.train.max_steps, m.lr_decay_start)
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(opt, factor) for k, opt in self.opts.items()}
+        self.pools = {"A": ImagePool(m.pool_size), "B": ImagePool(m.pool_size)}  # fakes of A (from G_BA), of B
+        self.accelerator.register_for_checkpointing(self.pools["A"], self.pools["B"])
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        m = self.cfg.model
+        real_a = batch["A"].contiguous(memory_format=self.memory_format)
+        real_b = batch["B"].contiguous(memory_format=self.memory_format)
+        G_AB, G_BA = self.nets["G_AB"], self.nets["G_BA"]
+        n = len(real_a)
+        identity = m.lambda_identity > 0
+        # G_AB translates A and (identity) maps B to itself in one pass; likewise G_BA
+        out_b = G_AB(torch.cat([real_a, real_b]) if identity else real_a)
+        out_a = G_BA(torch.cat([real_b, real_a]) if identity else real_b)
+        fake_b, fake_a = out_b[:n], out_a[:n]
+        rec_a, rec_b = G_BA(fake_b), G_AB(fake_a)
+
+        # --- generators (discriminators frozen and unwrapped: no gradient reduction for nets not updated here)
+        D_A, D_B = self.unwrap("D_A"), self.unwrap("D_B")
+        with self.frozen(D_A, D_B):
+            adv = self.loss.g(D_B(fake_b)) + self.loss.g(D_A(fake_a))
+        cycle = F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b)
+        loss_g = m.adv_weight * adv + m.lambda_cycle * cycle
+        logs = {"adv": adv.detach(), "cycle": cycle.detach()}
+        if identity:
+            idt = F.l1_loss(out_b[n:], real_b) + F.l1_loss(out_a[n:], real_a)
+            loss_g = loss_g + m.lambda_cycle * m.lambda_identity * idt
+            logs["identity"] = idt.detach()
+        self.update("G", loss_g)
+
+        # --- discriminators: real vs a fake from the history pool, real and fake in one pass per D
+        loss_d = torch.zeros((), device=real_a.device)
+        for name, real, fake in (("D_B", real_b, fake_b), ("D_A", real_a, fake_a)):
+            D = self.nets[name]
+            fake = self.pools[name[-1]].query(fake).contiguous(memory_format=self.memory_format)
+            pred_real, pred_fake = D(torch.cat([real, fake])).split(n)
+            term = self.loss.d_real(pred_real) + self.loss.d_fake(pred_fake)
+            loss_d = loss_d + term
+            logs[f"loss_{name}"] = term.detach()
+        self.update("D", loss_d)
+        logs.update(loss_g=loss_g.detach(), loss_d=loss_d.detach(), lr=torch.tensor(self.opts["G"].param_groups[0]["lr"]))
+        return logs
+
+    # --- preview / export ---------------------------------------------------------------------------------------
+    def _preview_images(self, which: str) -> np.ndarray:
+        """uint8 [k, H, W, 3]: evenly spaced images of a domain (from a non-training split when there is one)."""
+        from ...data.domains import select_items
+
+        selector = self.cfg.model.domain_a if which == "A" else self.cfg.model.domain_b
+        splits = [s for s in ("val", "test", self.cfg.data.split) if len(select_items(self.data, selector, s))]
+        idx = select_items(self.data, selector, splits[0])
+        pick = idx[np.linspace(0, len(idx) - 1, min(self.cfg.model.preview_images, len(idx))).round().astype(int)]
+        px = np.asarray(self.data.pixels[pick])
+        return px[:, px.shape[1] // 2] if self.data.kind == "video" else px  # middle frame of clips
+
+    def _pipeline(self, nets):
+        from ...pipelines.translate import ImageTranslationPipeline
+
+        return ImageTranslationPipeline({"AtoB": nets["G_AB"], "BtoA": nets["G_BA"]}, self.cfg,
+                                        fps=int(self.data.meta.get("fps", 8)))
+
+    def preview(self, nets, step: int, out_dir: Path) -> list[Path]:
+        """One PNG: rows real A, G_AB(A), G_BA(G_AB(A)), real B, G_BA(B), G_AB(G_BA(B))."""
+        from ...data.video import save_image_grid
+
+        pipe = self._pipeline(nets)
+        reals = {which: self._preview_images(which) for which in ("A", "B")}
+        k = min(len(r) for r in reals.values())
+        rows = []
+        for which, there, back in (("A", "AtoB", "BtoA"), ("B", "BtoA", "AtoB")):
+            fake = pipe.translate(reals[which][:k], there)
+            rows += [reals[which][:k], fake, pipe.translate(fake, back)]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return [save_image_grid(out_dir / f"step_{step:08d}.png", np.concatenate(rows), nrow=k)]
+
+    def export(self, nets, out_dir: Path) -> Path:
+        return self._pipeline(nets).save_pretrained(out_dir, dtype=self.cfg.train.export_dtype)

@@ -1,0 +1,331 @@
+"""CycleGAN: networks, history pool, lr schedule, one step against the reference step, resume with pools,
+translation pipeline, sample.py --input, domain selection and the translation evaluation."""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from t2v.config import build_config
+from t2v.data.domains import DomainView, UnpairedDataset, select_items
+from t2v.data.format import BuiltDataset, DatasetWriter
+from t2v.errors import ConfigError, DatasetError, T2VError
+from t2v.models.cyclegan import (
+    ImagePool, PatchDiscriminator, PatchDiscriminatorConfig, ResnetGenerator, ResnetGeneratorConfig,
+)
+from t2v.training.recipes.cyclegan import linear_decay
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"generator": {"ngf": 4, "n_blocks": 1}, "discriminator": {"ndf": 4, "n_layers": 2}, "pool_size": 3}
+
+
+def make_unpaired(out: Path, n: int = 12, size: int = 16) -> Path:
+    """Domain A: dark squares, domain B: bright squares; label `digit` 0/1 = square on the left/right."""
+    rng = np.random.default_rng(0)
+    w = DatasetWriter(out, "unpaired", (size, size, 3), labels={"digit": ["0", "1"]})
+    for domain, ink in (("A", 90), ("B", 250)):
+        for k in range(n):
+            img = np.full((size, size, 3), 20, np.uint8)
+            x = 2 if k % 2 == 0 else size // 2 + 1
+            y = int(rng.integers(2, size - 7))
+            img[y : y + 5, x : x + 5] = ink
+            w.add(img, [f"{domain} {k % 2}"], {"digit": str(k % 2)}, split="test" if k >= n - 2 else "train",
+                  domain=domain)
+    w.close(num_previews=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def unpaired(tmp_path_factory) -> Path:
+    return make_unpaired(tmp_path_factory.mktemp("data") / "unpaired")
+
+
+def cyclegan_cfg(data: Path, out: Path, steps: int, **model) -> object:
+    return build_config({
+        "recipe": "cyclegan", "data": {"path": str(data), "builder": "", "batch_size": 2, "mismatched": False},
+        "model": {**TINY, **model},
+        "train": {"output_dir": str(out), "max_steps": steps, "checkpoint_every": 2, "sample_every": 2,
+                  "log_every": 1},
+    })
+
+
+# --- networks -------------------------------------------------------------------------------------------------------
+def test_generator_shapes_range_and_layers():
+    G = ResnetGenerator(ResnetGeneratorConfig(ngf=8, n_blocks=3))
+    y = G(torch.randn(2, 3, 20, 24))
+    assert y.shape == (2, 3, 20, 24) and y.abs().max() <= 1
+    kinds = [type(m).__name__ for m in G.modules()]
+    assert kinds.count("ResnetBlock") == 3 and "BatchNorm2d" not in kinds
+    assert kinds.count("ReflectionPad2d") == 2 + 2 * 3  # c7s1 in and out, two per residual block
+    convs = [m for m in G.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs[:3]] == [8, 16, 32] and convs[-1].kernel_size == (7, 7)
+    assert all(not m.affine for m in G.modules() if isinstance(m, torch.nn.InstanceNorm2d))
+
+
+def test_instance_norm_makes_batching_exact():
+    torch.manual_seed(0)
+    G = ResnetGenerator(ResnetGeneratorConfig(ngf=4, n_blocks=1))
+    D = PatchDiscriminator(PatchDiscriminatorConfig(ndf=4))
+    a, b = torch.randn(2, 1, 3, 32, 32)
+    torch.testing.assert_close(G(torch.cat([a, b])), torch.cat([G(a), G(b)]))
+    torch.testing.assert_close(D(torch.cat([a, b])), torch.cat([D(a), D(b)]))
+
+
+def test_patchgan_receptive_field_is_70():
+    D = PatchDiscriminator(PatchDiscriminatorConfig(ndf=2, norm="none"))
+    x = torch.randn(1, 3, 128, 128, requires_grad=True)
+    out = D(x)
+    assert out.shape == (1, 1, 14, 14)  # 128 -> 64 -> 32 -> 16 -> 15 -> 14 patches
+    out[0, 0, 7, 7].backward()
+    rows = x.grad.abs().sum((0, 1, 3)).nonzero()
+    cols = x.grad.abs().sum((0, 1, 2)).nonzero()
+    assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="generator.norm must be one of instance, none"):
+        ResnetGenerator(ResnetGeneratorConfig(norm="batch"))
+    with pytest.raises(ConfigError, match="model.adam"):
+        build_config({"recipe": "cyclegan", "model": {"adam": "sgd"}}).model.check()
+    with pytest.raises(ConfigError, match="unknown key 'model.generator.blocks'"):
+        build_config({"recipe": "cyclegan", "model": {"generator": {"blocks": 9}}})
+
+
+def test_multi_critic_objectives_are_refused(unpaired, tmp_path):
+    with pytest.raises(ConfigError, match="'wgan_gp' wants 5 critic steps"):
+        _recipe(cyclegan_cfg(unpaired, tmp_path, 2, loss="wgan_gp"))
+
+
+# --- pool and schedule ----------------------------------------------------------------------------------------------
+def test_image_pool_fills_then_swaps_and_round_trips():
+    torch.manual_seed(0)
+    pool = ImagePool(4)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first) and len(pool) == 4  # filling: returned as given
+    before = [float(x) for x in pool.images]
+    queries = torch.arange(100.0, 300.0).view(200, 1, 1, 1)
+    out = pool.query(queries).flatten().tolist()
+    own = sum(o == q for o, q in zip(out, queries.flatten().tolist()))
+    assert 60 < own < 140  # each image is passed through with probability 1/2
+    # every image is either returned now or kept: outputs + pool after == queries + pool before
+    assert sorted(out + [float(x) for x in pool.images]) == sorted(queries.flatten().tolist() + before)
+    clone = ImagePool(4)
+    clone.load_state_dict(pool.state_dict())
+    torch.manual_seed(1)
+    expect = pool.query(torch.full((8, 1, 1, 1), 5.0))
+    torch.manual_seed(1)
+    assert torch.equal(clone.query(torch.full((8, 1, 1, 1), 5.0)), expect)
+    assert torch.equal(ImagePool(0).query(first), first)
+
+
+def test_linear_decay_schedule():
+    f = linear_decay(100, 0.5)
+    assert [f(s) for s in (0, 49, 50, 75, 99, 100)] == [1.0, 1.0, 1.0, 0.5, 0.02, 0.0]
+    assert linear_decay(10, 1.0)(9) == 1.0
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+def _recipe(cfg, data_cls=None):
+    from accelerate import Accelerator
+
+    from t2v.training.recipes.cyclegan import CycleGANRecipe
+    from t2v.training.trainer import _reset_single_process_state
+
+    _reset_single_process_state()
+    r = CycleGANRecipe(cfg, Accelerator(cpu=True))
+    r.build(r.build_dataset())
+    return r
+
+
+def test_step_matches_reference_optimize_parameters(unpaired, tmp_path):
+    """One t2v step (batched passes, foreach Adam) == the reference step (separate calls, single-tensor Adam)."""
+    from benchmarks.cyclegan_speed import reference_step
+
+    torch.manual_seed(0)
+    ours = _recipe(cyclegan_cfg(unpaired, tmp_path, 10, pool_size=2, lr_decay_start=1.0))
+    ref_nets = copy.deepcopy(ours.nets)
+    G = [*ref_nets["G_AB"].parameters(), *ref_nets["G_BA"].parameters()]
+    D = [*ref_nets["D_A"].parameters(), *ref_nets["D_B"].parameters()]
+    ref_opts = {"G": torch.optim.Adam(G, lr=2e-4, betas=(0.5, 0.999)), "D": torch.optim.Adam(D, lr=2e-4, betas=(0.5, 0.999))}
+    ref_pools = {"A": ImagePool(2), "B": ImagePool(2)}
+    for step in range(3):  # fills the pools, then swaps
+        a, b = torch.rand(2, 2, 3, 16, 16).mul(2).sub(1).unbind(0)
+        state = torch.get_rng_state()
+        logs = ours.train_step({"A": a, "B": b}, step)
+        torch.set_rng_state(state)
+        reference_step(ref_nets, ref_opts, ref_pools, a, b)
+    # compare the nets as functions: the biases of convs followed by instance norm get only rounding-noise
+    # gradients (the norm cancels them), which Adam turns into arbitrary +-lr steps, but they do not change outputs
+    probe = torch.rand(3, 3, 16, 16) * 2 - 1
+    for name, net in ours.nets.items():
+        torch.testing.assert_close(net(probe), ref_nets[name](probe), rtol=1e-4, atol=1e-5, msg=name)
+        moved = [(p - q).abs().max() for p, q in zip(net.parameters(), ref_nets[name].parameters())]
+        assert max(moved) < 2.5 * 3 * 2e-4  # no parameter moved more than a few Adam steps apart
+    assert set(logs) >= {"adv", "cycle", "identity", "loss_D_A", "loss_D_B", "loss_g", "loss_d", "lr"}
+
+
+def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path):
+    """A run resumed from step 2 ends bit-identical to the uninterrupted run (an empty pool would not)."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from t2v.training import Trainer
+
+    first = Trainer(cyclegan_cfg(unpaired, tmp_path / "a", 6))  # 5 batches per epoch: crosses an epoch
+    first.fit()
+    assert first.recipe.dataset.epoch == 1  # accelerate forwards the trainer's set_epoch to the dataset
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for step in (4, 6):
+        shutil.rmtree(tmp_path / f"b/checkpoints/step_{step:08d}")
+    t = Trainer(cyclegan_cfg(unpaired, tmp_path / "b", 6), resume="latest")
+    assert t.resume_from.name == "step_00000002"
+    t.fit()
+    ckpt_a, ckpt_b = tmp_path / "a/checkpoints/step_00000006", tmp_path / "b/checkpoints/step_00000006"
+    files = sorted(p.name for p in ckpt_a.iterdir())
+    assert {"custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl", "scheduler.bin", "optimizer_1.bin"} <= set(files)
+    for f in files:
+        if f.endswith(".safetensors"):
+            a, b = load_file(str(ckpt_a / f)), load_file(str(ckpt_b / f))
+            assert all(torch.equal(a[k], b[k]) for k in a), f
+        elif f.endswith((".bin", ".pkl")) and not f.startswith("random_states"):
+            assert _same(torch.load(ckpt_a / f, weights_only=False), torch.load(ckpt_b / f, weights_only=False)), f
+    pool = torch.load(ckpt_a / "custom_checkpoint_0.pkl", weights_only=False)["images"]
+    assert pool.shape == (3, 3, 16, 16)  # pool_size 3, full after 2 batches of 2
+    assert (tmp_path / "a/samples/step_00000002.png").is_file()
+    lr = [json.loads(x)["lr"] for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
+    assert lr == pytest.approx([2e-4] * 4 + [4e-4 / 3, 2e-4 / 3])  # constant, then linear decay over the second half
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def exported(unpaired, tmp_path_factory) -> Path:
+    from t2v.training import Trainer
+
+    out = tmp_path_factory.mktemp("cg")
+    cfg = cyclegan_cfg(unpaired, out, 2)
+    cfg.train.export_dtype = "float16"
+    return Trainer(cfg).fit()
+
+
+def test_pipeline_translates_images_and_clips(exported):
+    from t2v.pipelines import load_pipeline
+    from t2v.pipelines.translate import ImageTranslationPipeline
+
+    pipe = load_pipeline(exported)
+    assert isinstance(pipe, ImageTranslationPipeline) and pipe.domains == {"A": "domain=A", "B": "domain=B"}
+    rng = np.random.default_rng(0)
+    clip = rng.integers(0, 256, (5, 18, 22, 3), dtype=np.uint8)  # not multiples of 4: padded and cropped back
+    out = pipe.translate(clip, "AtoB")
+    assert out.shape == clip.shape and out.dtype == np.uint8
+    frames = np.stack([pipe.translate(f, "AtoB") for f in clip])
+    assert np.array_equal(frames, out)  # a clip is translated frame by frame
+    assert not np.array_equal(pipe.translate(clip, "BtoA"), out)
+    with pytest.raises(T2VError, match="direction must be AtoB or BtoA"):
+        pipe.translate(clip, "up")
+    with pytest.raises(T2VError, match="uint8 RGB"):
+        pipe.translate(clip.astype(np.float32), "AtoB")
+    assert json.loads((exported / "config.json").read_text())["dtype"] == "float16"
+
+
+def _sample(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "sample.py"), *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_sample_input_image_and_video(exported, tmp_path, capsys, monkeypatch):
+    import sample
+    from t2v.data.video import read_image, read_video, write_png, write_video
+
+    rng = np.random.default_rng(0)
+    write_png(tmp_path / "in.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    write_video(tmp_path / "clip.mp4", rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8))
+    monkeypatch.chdir(tmp_path)
+    sample.main(["--checkpoint", str(exported), "--input", "in.png", "--direction", "BtoA", "--out", "o"])
+    sample.main(["--checkpoint", str(exported), "--input", "clip.mp4", "--out", "o"])
+    assert capsys.readouterr().out.split() == ["o/in_BtoA.png", "o/clip_AtoB.mp4"]
+    assert read_image(tmp_path / "o/in_BtoA.png").shape == (16, 16, 3)
+    assert read_video(tmp_path / "o/clip_AtoB.mp4").shape == (4, 16, 16, 3)
+    with pytest.raises(T2VError, match="image file not found"):
+        sample.main(["--checkpoint", str(exported), "--input", "nope.png"])
+    r = _sample("--checkpoint", str(exported), "--text", "a cat", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "this checkpoint translates images: give --input" in r.stderr
+
+
+# --- domains ----------------------------------------------------------------------------------------------------
+def test_unpaired_dataset_from_labels_of_video_clips(tiny_video_dataset):
+    ds = BuiltDataset(tiny_video_dataset)
+    data = UnpairedDataset(ds, "place=grass", "place=snow", split="train")
+    n_grass = len(select_items(ds, "place=grass", "train"))
+    assert len(data) == n_grass * 8  # every frame of a grass clip is an image of domain A
+    item = data[9]
+    assert item["A"].shape == (3, 16, 16) and item["A"].min() >= -1 and item["A"].max() <= 1
+    a_item = data.a.item(9)
+    assert ds.items[a_item]["labels"]["place"] == "grass"
+    expect = torch.from_numpy(np.array(ds.pixels[a_item][1])).permute(2, 0, 1).float() / 127.5 - 1
+    torch.testing.assert_close(item["A"], expect)  # position 9 = clip 1, frame 1
+    assert ds.label_vocab("place")[int(item["label_B"][1])] == "snow"
+    # B partners: a function of (seed, epoch, index), new ones every epoch
+    assert torch.equal(data[9]["B"], item["B"])
+    partners = [data[i]["B"] for i in range(20)]
+    data.set_epoch(1)
+    assert sum(torch.equal(x, data[i]["B"]) for i, x in enumerate(partners)) < 10
+
+
+def test_augmentation_and_selector_errors(tiny_video_dataset):
+    ds = BuiltDataset(tiny_video_dataset)
+    data = UnpairedDataset(ds, "place=grass", "place=snow", load_size=20, crop_size=12, flip=True)
+    assert data[0]["A"].shape == (3, 12, 12)
+    with pytest.raises(DatasetError, match="crop_size 24 is larger"):
+        UnpairedDataset(ds, "place=grass", "place=snow", crop_size=24)
+    with pytest.raises(DatasetError, match="no label 'season'"):
+        select_items(ds, "season=winter")
+    with pytest.raises(DatasetError, match=r"label 'place' has values \['grass', 'snow'\]"):
+        select_items(ds, "place=mars")
+    with pytest.raises(DatasetError, match="must look like"):
+        select_items(ds, "grass")
+    with pytest.raises(DatasetError, match="no domain 'A'"):
+        select_items(ds, "domain=A")
+
+
+def test_domain_view_trains_a_one_domain_classifier(unpaired, tmp_path):
+    from t2v.evaluation.translation import main
+
+    view = DomainView(BuiltDataset(unpaired), "domain=B")
+    assert len(view) == 12 and view.meta["splits"] == {"test": 2, "train": 10}
+    assert np.array_equal(view.pixels[np.array([0, 3])], BuiltDataset(unpaired).pixels[[12, 15]])
+    main(["train-classifier", "--dataset", str(unpaired), "--select", "domain=B", "--out", str(tmp_path / "clf"),
+          "--steps", "3", "--batch-size", "4", "--width", "4"])
+    metrics = json.loads((tmp_path / "clf/metrics.json").read_text())
+    assert metrics["train_items"] + sum(metrics["heldback_items"].values()) == 12
+
+
+def test_translation_evaluation_json(exported, unpaired, tmp_path, capsys):
+    from t2v.evaluation.translation import main
+
+    main(["train-classifier", "--dataset", str(unpaired), "--select", "domain=B", "--out", str(tmp_path / "clf"),
+          "--steps", "2", "--batch-size", "4", "--width", "4"])
+    capsys.readouterr()
+    main(["evaluate", "--model", str(exported), "--dataset", str(unpaired), "--classifier", str(tmp_path / "clf"),
+          "--split", "train", "test", "--out", str(tmp_path / "r.json")])
+    result = json.loads(capsys.readouterr().out)
+    assert result == json.loads((tmp_path / "r.json").read_text())
+    assert result["source"] == "domain=A" and result["kept_labels"] == ["digit"]
+    test = result["splits"]["test"]
+    assert test["items"] == 2 and test["target_real_items"] == 2
+    assert set(test["translated"]) == {"kept_digit"} and 0 <= test["translated"]["kept_digit"] <= 1
