@@ -19,6 +19,8 @@ from ..recipe import Recipe
 class T2VRecipe(Recipe):
     model_config = T2VModelConfig
     ema_nets = ("G",)
+    generator_class: type = T2VGenerator  # both built as cls(model_config, text_encoder); TFGAN swaps them
+    discriminator_class: type = VideoTextDiscriminator
 
     def build_dataset(self) -> torch.utils.data.Dataset:
         path = ensure_dataset(self.cfg.data, self.accelerator)
@@ -36,8 +38,8 @@ class T2VRecipe(Recipe):
         captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
         self.processor = build_text_processor(t, captions)
         self.loss = get_adversarial_loss(m.loss)
-        G = T2VGenerator(m, build_text_encoder(t, self.processor))
-        D = VideoTextDiscriminator(m, build_text_encoder(t, self.processor))
+        G = self.generator_class(m, build_text_encoder(t, self.processor))
+        D = self.discriminator_class(m, build_text_encoder(t, self.processor))
         betas = tuple(m.betas)
         self.nets = {"G": G, "D": D}
         self.opts = {

@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from ...losses import get_adversarial_loss, gradient_penalty, r1_penalty
+from ...losses import gradient_penalty, r1_penalty
 from ...models.tfgan import TFGANDiscriminator, TFGANGenerator, TFGANModelConfig
-from ...text import build_text_encoder, build_text_processor
 from .t2v import T2VRecipe
 
 
 class TFGANRecipe(T2VRecipe):
     model_config = TFGANModelConfig
-    ema_nets = ("G",)
-
-    def build(self, dataset: torch.utils.data.Dataset) -> None:
-        m, t = self.cfg.model, self.cfg.text
-        captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
-        self.processor = build_text_processor(t, captions)
-        self.loss = get_adversarial_loss(m.loss)
-        G = TFGANGenerator(m, build_text_encoder(t, self.processor))
-        D = TFGANDiscriminator(m, build_text_encoder(t, self.processor))
-        self.nets = {"G": G, "D": D}
-        self.opts = {
-            name: torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=lr, betas=tuple(m.betas))
-            for (name, net), lr in zip(self.nets.items(), (m.lr_g, m.lr_d))
-        }
-        known = [p for p in self.cfg.train.sample_prompts if len(self.processor.unknown_words(p)) < len(p.split())]
-        self.preview_prompts = known or self._default_prompts()
+    generator_class = TFGANGenerator
+    discriminator_class = TFGANDiscriminator
 
     @staticmethod
     def _gradient_penalty(D, real: torch.Tensor, fake: torch.Tensor, text) -> torch.Tensor:
