@@ -167,6 +167,36 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+def _flatten_like_cudnn(lstm: torch.nn.LSTM) -> None:
+    """Make the LSTM's weights views into one flat buffer, as cuDNN does on CUDA."""
+    flat = torch.cat([w.detach().reshape(-1) for w in lstm._flat_weights])
+    offset = 0
+    for name, w in zip(list(lstm._flat_weights_names), list(lstm._flat_weights)):
+        setattr(lstm, name, torch.nn.Parameter(flat[offset : offset + w.numel()].view_as(w)))
+        offset += w.numel()
+    assert len({p.untyped_storage().data_ptr() for p in lstm.parameters()}) == 1
+
+
+def test_lstm_with_flat_cudnn_weights_saves_and_loads_through_safetensors(tmp_path: Path) -> None:
+    """Regression: on CUDA, accelerate's save_state kept one LSTM weight (the views of cuDNN's flat buffer looked
+    tied) and load_state refused the model, so `--resume` and exports broke for every lstm-text recipe on GPU."""
+    from safetensors.torch import load_model, save_model
+
+    proc = build_text_processor(small_cfg("lstm"), CAPTIONS)
+    src, dst = build_text_encoder(small_cfg("lstm"), proc), build_text_encoder(small_cfg("lstm"), proc)
+    _flatten_like_cudnn(src.lstm)
+    _flatten_like_cudnn(dst.lstm)
+    save_model(src, str(tmp_path / "enc.safetensors"))
+    load_model(dst, str(tmp_path / "enc.safetensors"))
+    want, got = src.state_dict(), dst.state_dict()
+    assert set(got) == set(want) and any(k.startswith("lstm.") for k in want)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    assert len({p.untyped_storage().data_ptr() for p in dst.lstm.parameters()}) == 1  # still one flat buffer
+    ids, mask = proc(CAPTIONS)
+    assert torch.equal(src(ids, mask).sentence, dst(ids, mask).sentence)
+
+
 def test_pretrained_frozen_encoder(tiny_bert_dir: Path) -> None:
     cfg = small_cfg("pretrained", pretrained_path=str(tiny_bert_dir), freeze=True)
     proc = build_text_processor(cfg, [])

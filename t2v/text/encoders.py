@@ -46,6 +46,16 @@ class TextEncoder(nn.Module):
         self.processor.save(directory)
 
 
+def _unshare_flat_weights(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    """On CUDA, cuDNN keeps an LSTM's weights as views into one flat buffer. safetensors (and accelerate's
+    save_state / load_state through it) treats views of one storage as tied weights: saving kept one of them and
+    loading refused the model. The state dict gets tensors of their own instead; loading still copies into the
+    flat buffer in place."""
+    for key, value in state_dict.items():
+        if key.startswith(prefix) and value.untyped_storage().nbytes() != value.numel() * value.element_size():
+            state_dict[key] = value.detach().clone()
+
+
 class LSTMTextEncoder(TextEncoder):
     """Bidirectional LSTM over learned word embeddings, trained with the model.
 
@@ -68,6 +78,7 @@ class LSTMTextEncoder(TextEncoder):
         )
         self.word_proj = nn.Linear(2 * embed_dim, dim)
         self.sentence_proj = nn.Linear(2 * embed_dim, dim)
+        self.lstm.register_state_dict_post_hook(_unshare_flat_weights)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
         lengths = mask.sum(1).clamp(min=1).cpu()
