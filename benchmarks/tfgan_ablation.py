@@ -27,7 +27,10 @@ def trained_steps(out: Path) -> int:
     from t2v.training.trainer import list_checkpoints
 
     ckpts = list_checkpoints(out)
-    return json.loads((ckpts[-1] / "trainer_state.json").read_text())["step"] if ckpts else 0
+    if ckpts:
+        return json.loads((ckpts[-1] / "trainer_state.json").read_text())["step"]
+    # an export brought from elsewhere (e.g. trained on a GPU machine): the steps its config trained for
+    return json.loads((out / "final" / "train_config.json").read_text())["train"]["max_steps"]
 
 
 def match_accuracy(out: Path, last: int = 10) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from ..errors import CheckpointError, ConfigError, T2VError
 from ..models.base import read_json
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-BUNDLED = {"scenes": "t2v_scenes"}  # short checkpoint names -> package-data folders
+BUNDLED = {"scenes": "t2v_scenes", "shapes": "tfgan_shapes"}  # short checkpoint names -> package-data folders
 DEFAULT_MODEL = "scenes"
 
 
