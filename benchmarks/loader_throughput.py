@@ -50,8 +50,9 @@ class DecodeMp4(Dataset):
         return {"pixels": normalize_pixels(u8.permute(3, 0, 1, 2)), "caption": f"clip {k}"}
 
 
-def clips_per_second(loader: DataLoader, seconds: float, convert: bool = False) -> float:
-    """Iterate (restarting epochs) for about `seconds` after one warm-up batch; optionally normalise uint8."""
+def clips_per_second(loader: DataLoader, seconds: float, convert: bool = False, finish=None) -> float:
+    """Iterate (restarting epochs) for about `seconds` after one warm-up batch; optionally normalise uint8, or
+    `finish` each batch here (CaptionedDataset.load_pixels for deferred datasets, as the trainer does)."""
     it = iter(loader)
     next(it)
     n, start = 0, time.perf_counter()
@@ -61,6 +62,10 @@ def clips_per_second(loader: DataLoader, seconds: float, convert: bool = False) 
         except StopIteration:
             it = iter(loader)
             continue
+        if finish is not None:
+            batch = finish(batch)
+            if batch["pixels"].is_cuda:
+                torch.cuda.synchronize()
         if convert:
             normalize_pixels(batch["pixels"])
         n += len(batch["caption"])
@@ -75,6 +80,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=4.0, help="timing window per row")
+    parser.add_argument("--device", default="cpu", help="where the deferred rows put their pixels (cuda: as a GPU "
+                        "trainer does: uint8 copied over, converted there)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     shape = (args.frames, args.size, args.size, 3)
@@ -90,6 +97,8 @@ def main() -> None:
         writer.close(num_previews=0)
         ds = CaptionedDataset(Path(tmp) / "ds", mismatched=True)
         raw = CaptionedDataset(Path(tmp) / "ds", mismatched=True, uint8=True)
+        lazy = CaptionedDataset(Path(tmp) / "ds", mismatched=True, defer_pixels=True)
+        lazy_u8 = CaptionedDataset(Path(tmp) / "ds", mismatched=True, uint8=True, defer_pixels=True)
         bs, w = args.batch_size, args.workers
         rows = [
             ("mp4 decode (read_video) per clip", DataLoader(DecodeMp4(mp4s, args.frames), bs, shuffle=True,
@@ -97,18 +106,24 @@ def main() -> None:
             ("built, per item + default collate", DataLoader(PerItem(ds), bs, shuffle=True, num_workers=w,
                                                              persistent_workers=w > 0), False),
             ("built, batched float32 (make_loader)", make_loader(ds, bs, num_workers=w), False),
+            ("built, deferred, float32 read here (trainer)", make_loader(lazy, bs, num_workers=w),
+             lambda b: lazy.load_pixels(b, args.device)),
+            ("built, deferred, uint8 read here", make_loader(lazy_u8, bs, num_workers=w),
+             lambda b: lazy_u8.load_pixels(b, args.device)),
             ("built, batched uint8", make_loader(raw, bs, num_workers=w), False),
             ("built, batched uint8 + normalize here", make_loader(raw, bs, num_workers=w), True),
             ("built, batched float32, in-process", make_loader(ds, bs, num_workers=0), False),
             ("built, batched uint8, in-process", make_loader(raw, bs, num_workers=0), False),
         ]
-        print(f"clip {args.frames}x{args.size}x{args.size}x3 uint8, batch {bs}, workers {w}, "
+        print(f"clip {args.frames}x{args.size}x{args.size}x3 uint8, batch {bs}, workers {w}, deferred -> {args.device}, "
               f"torch threads 1, {args.items} clips (mp4: 64), {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}")
-        print(f"{'path':<42} {'clips/s':>9}")
-        for name, loader, convert in rows:
+        print(f"{'path':<50} {'clips/s':>9}")
+        for name, loader, how in rows:
             workers = 0 if "in-process" in name else w
-            print(f"{name + f' [w={workers}]':<42} {clips_per_second(loader, args.seconds, convert):>9.0f}", flush=True)
+            convert, finish = (how, None) if isinstance(how, bool) else (False, how)
+            rate = clips_per_second(loader, args.seconds, convert, finish)
+            print(f"{name + f' [w={workers}]':<50} {rate:>9.0f}", flush=True)
 
 
 if __name__ == "__main__":

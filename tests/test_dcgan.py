@@ -253,7 +253,7 @@ def test_g_step_adds_no_gradient_to_d(tiny_images, tmp_path):
         return d_step(*args, **kwargs)
 
     opt_d.step = spy
-    recipe.train_step(next(iter(trainer.loader)), 0)
+    recipe.train_step(next(trainer.batches()), 0)
     assert at_d_step["out.weight"] is not None and at_d_step["text_encoder.embed.weight"] is not None
     for n, p in D.named_parameters():
         assert (p.grad is None and at_d_step[n] is None) or torch.equal(p.grad, at_d_step[n]), n

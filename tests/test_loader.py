@@ -137,6 +137,29 @@ def test_dataloaders(video_dir: Path, num_workers: int) -> None:
     assert [b["index"].tolist() for b in batches] == [b["index"].tolist() for b in make_loader(ds, 6, seed=3)]
 
 
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_deferred_pixels_are_read_by_the_consumer(video_dir: Path, num_workers: int) -> None:
+    """defer_pixels: workers send memmap rows; load_pixels gives the same pixels as the eager path."""
+    eager = CaptionedDataset(video_dir, mismatched=True)
+    lazy = CaptionedDataset(video_dir, mismatched=True, defer_pixels=True)
+    for batch in make_loader(lazy, batch_size=6, num_workers=num_workers, seed=3):
+        assert "pixels" not in batch and batch["pixel_rows"].dtype == torch.int64
+        assert len(batch["mismatched_caption"]) == 6
+        full = lazy.load_pixels(batch, "cpu")
+        assert "pixel_rows" not in full and full["caption"] == batch["caption"]
+        assert full["pixels"].dtype == torch.float32 and full["pixels"].shape == (6, 3, 3, 4, 5)
+        want = torch.stack([eager[k]["pixels"] for k in batch["index"].tolist()])
+        torch.testing.assert_close(full["pixels"], want)
+        assert lazy.load_pixels(full) is full  # already loaded: unchanged
+    item = lazy[7]
+    assert "pixels" not in item
+    torch.testing.assert_close(lazy.load_pixels(item)["pixels"], eager[7]["pixels"])
+    raw = CaptionedDataset(video_dir, uint8=True, defer_pixels=True)
+    u8 = raw.load_pixels(raw.__getitems__([3, 0]).batch)["pixels"]
+    assert u8.dtype == torch.uint8
+    torch.testing.assert_close(normalize_pixels(u8), torch.stack([eager[3]["pixels"], eager[0]["pixels"]]))
+
+
 def test_accelerate_sharding(video_dir: Path) -> None:
     from accelerate.data_loader import prepare_data_loader
 

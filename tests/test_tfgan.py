@@ -197,7 +197,7 @@ def test_matched_mismatched_discriminator_loss(tiny_video_dataset, tmp_path):
     stub = ScriptedD([[(1.0, 2.0), (-3.0, -4.0)], [(5.0, 6.0)], [(0.5, -0.5)]])
     recipe.nets["D"] = stub
     recipe.opts["D"] = torch.optim.SGD(stub.parameters(), lr=0.0)
-    batch = next(iter(trainer.loader))
+    batch = next(trainer.batches())
     logs = recipe.train_step(batch, 0)
     sp = F.softplus
     t = torch.tensor
@@ -217,7 +217,7 @@ def test_r1_penalty_every_k_steps(tiny_video_dataset, tmp_path):
     from t2v.training import Trainer
 
     trainer = Trainer(_cfg(tiny_video_dataset, tmp_path, r1_every=2))
-    batch = next(iter(trainer.loader))
+    batch = next(trainer.batches())
     logs0 = trainer.recipe.train_step(batch, 0)
     logs1 = trainer.recipe.train_step(batch, 1)
     assert logs0["r1"] > 0 and "r1" not in logs1

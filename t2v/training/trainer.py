@@ -90,6 +90,8 @@ class Trainer:
         self.recipe = recipe_class(cfg.recipe)(cfg, self.acc)
         dataset = self.recipe.build_dataset()
         self.recipe.build(dataset)
+        from ..data.loader import collate
+
         g = torch.Generator().manual_seed(t.seed)
         loader = torch.utils.data.DataLoader(
             dataset,
@@ -99,7 +101,10 @@ class Trainer:
             num_workers=cfg.data.num_workers,
             generator=g,
             persistent_workers=cfg.data.num_workers > 0,
+            collate_fn=collate,  # a batch gathered by CaptionedDataset.__getitems__ passes through; else default
         )
+        # CaptionedDataset(defer_pixels=True): workers send memmap rows, this process reads the pixels
+        self._load_pixels = getattr(dataset, "load_pixels", None)
         if len(loader) == 0:
             raise T2VError(f"dataset has {len(dataset)} items, fewer than one batch of {cfg.data.batch_size}")
         names, opt_names, sched_names = list(self.recipe.nets), list(self.recipe.opts), list(self.recipe.scheds)
@@ -153,13 +158,15 @@ class Trainer:
         self.step = int(state["step"])
 
     # --- loop -----------------------------------------------------------------------------------------------------
-    def _batches(self) -> Iterator[Any]:
-        """Endless stream of micro-batches that continues where a resumed run left off."""
+    def batches(self) -> Iterator[Any]:
+        """Endless stream of micro-batches that continues where a resumed run left off; a deferred dataset's
+        pixels (CaptionedDataset.load_pixels) are read here, in the training process, onto its device."""
         n = len(self.loader)
         epoch, skip = divmod(self.step * self.cfg.train.grad_accum, n)
         while True:
             self.loader.set_epoch(epoch)
-            yield from self.acc.skip_first_batches(self.loader, skip) if skip else self.loader
+            for batch in self.acc.skip_first_batches(self.loader, skip) if skip else self.loader:
+                yield self._load_pixels(batch, self.acc.device) if self._load_pixels is not None else batch
             epoch, skip = epoch + 1, 0
 
     def _check_finite(self, logs: dict[str, torch.Tensor]) -> None:
@@ -213,7 +220,7 @@ class Trainer:
             self.acc.init_trackers("t2v")
         nets = list(self.recipe.nets.values())
         bar = tqdm(total=t.max_steps, initial=self.step, disable=not self.acc.is_local_main_process, dynamic_ncols=True)
-        batches = self._batches()
+        batches = self.batches()
         tick, last_logged = time.perf_counter(), self.step
         while self.step < t.max_steps:
             for m in nets:

@@ -47,7 +47,7 @@ class DCGANRecipe(Recipe):
             raise ConfigError(f"model expects {m.size}x{m.size} images but {path} holds {self.data.kind} items of "
                               f"shape {list(shape)}; {hint}")
         ds = CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=m.conditional and m.cls,
-                              seed=self.cfg.train.seed)
+                              seed=self.cfg.train.seed, defer_pixels=True)  # the trainer reads the pixels
         if m.conditional and not ds.num_captions.any():
             raise ConfigError(f"{path} has no captions; train a plain DCGAN with model.conditional=false")
         return ds

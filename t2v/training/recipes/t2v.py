@@ -31,7 +31,8 @@ class T2VRecipe(Recipe):
                 f"model expects {m.frames}x{m.size}x{m.size} clips but {path} holds {self.data.kind} items of shape "
                 f"{list(shape)}; set model.frames / model.size or rebuild the data"
             )
-        return CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=True, seed=self.cfg.train.seed)
+        return CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=True, seed=self.cfg.train.seed,
+                                defer_pixels=True)  # the trainer reads the pixels (CaptionedDataset.load_pixels)
 
     def build(self, dataset: torch.utils.data.Dataset) -> None:
         m, t = self.cfg.model, self.cfg.text
