@@ -25,6 +25,9 @@ def test_overrides_parse_yaml_scalars(tmp_path):
     assert cfg.train.max_steps == 3 and cfg.model.lr == 0.5
     assert cfg.train.sample_prompts == ["a", "b"] and cfg.data.builder == ""
     assert parse_overrides(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
+    # YAML 1.1 reads 5e-5 (no dot) as a string; float fields take it as the number it spells
+    t2v = load_config(p, ["recipe=t2v", "model.lr_g=5e-5", "model.kl_weight=1E-2"])
+    assert t2v.model.lr_g == 5e-5 and t2v.model.kl_weight == 0.01
 
 
 def test_unknown_key_names_valid_keys():
