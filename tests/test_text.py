@@ -212,6 +212,40 @@ def test_pretrained_frozen_encoder(tiny_bert_dir: Path) -> None:
     assert all(p.grad is None for p in enc.model.parameters())
 
 
+def test_pretrained_frozen_encoder_caches_hidden_states(tiny_bert_dir: Path) -> None:
+    cfg = small_cfg("pretrained", pretrained_path=str(tiny_bert_dir), freeze=True)
+    proc = build_text_processor(cfg, [])
+    enc = build_text_encoder(cfg, proc).eval()
+    calls = []
+    enc.model.register_forward_hook(lambda _m, args, kwargs, _out: calls.append(len(kwargs["input_ids"])),
+                                    with_kwargs=True)
+    texts = ["a boat on the sea", "a man plays golf", "a boat on the sea", "golf"]
+    ids, mask = proc(texts)
+    first = enc(ids, mask)
+    assert calls == [3]  # the distinct captions, once
+    again = enc(*proc(["golf", "a boat on the sea", "a man plays golf on the snow today"]))
+    assert calls == [3, 1]  # only the new caption reaches the transformer
+    enc.cache_size = 0  # the uncached path: the same features
+    plain = enc(ids, mask)
+    assert torch.allclose(first.words, plain.words, atol=1e-5) and torch.allclose(first.sentence, plain.sentence, atol=1e-5)
+    assert torch.allclose(again.sentence[:2], plain.sentence[[3, 0]], atol=1e-5)
+
+    enc.cache_size = 2  # least recently used captions are dropped
+    enc(*proc(["a", "b", "c"]))
+    assert len(enc._cache) == 2
+    enc.load_state_dict(enc.state_dict())  # new weights: nothing cached survives
+    assert len(enc._cache) == 0
+    enc(*proc(["a"]))
+    enc.double()
+    assert len(enc._cache) == 0 and enc(*proc(["a"])).sentence.dtype == torch.float64
+    enc.float()
+    enc(*proc(["a"]))
+    n = len(calls)
+    enc.freeze = False  # a trained transformer is never cached
+    enc(*proc(["a"]))
+    assert len(calls) == n + 1
+
+
 def test_pretrained_fine_tune_and_same_size_projection(tiny_bert_dir: Path) -> None:
     cfg = small_cfg("pretrained", pretrained_path=str(tiny_bert_dir), freeze=False, dim=16)
     proc = build_text_processor(cfg, [])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -100,13 +101,19 @@ class PretrainedTextEncoder(TextEncoder):
     """Hugging Face encoder; words = last hidden states (projected to D if sizes differ), sentence = masked mean.
 
     With `freeze`, the transformer's weights get no gradient and it stays in eval mode (no dropout) even when the
-    parent module is put in train mode; the projection is always trainable.
+    parent module is put in train mode; the projection is always trainable. A frozen transformer maps a caption to
+    the same hidden states every time, so they are kept for the last `cache_size` distinct captions (a training set's
+    captions repeat every epoch; on CPU the transformer is most of a small GAN's step). Moving the module, changing
+    its dtype or loading weights empties the cache.
     """
 
-    def __init__(self, processor: TextProcessor, model: nn.Module, dim: int, freeze: bool) -> None:
+    def __init__(self, processor: TextProcessor, model: nn.Module, dim: int, freeze: bool, cache_size: int = 4096) -> None:
         super().__init__(dim, processor)
         self.model = model
         self.freeze = freeze
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._register_load_state_dict_pre_hook(lambda *_args, **_kw: self._cache.clear())
         hidden = model.config.hidden_size
         self.proj = nn.Linear(hidden, dim) if hidden != dim else nn.Identity()
         if freeze:
@@ -119,9 +126,38 @@ class PretrainedTextEncoder(TextEncoder):
             self.model.eval()
         return self
 
+    def _apply(self, fn, *args, **kwargs):
+        self._cache.clear()  # .to(device / dtype) and friends: cached states would be on the old device or dtype
+        return super()._apply(fn, *args, **kwargs)
+
+    def _hidden(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Last hidden states [B, L, H] (zeros where `mask` is False when they come from the cache)."""
+        lengths = mask.sum(1)
+        right_padded = bool((mask == (torch.arange(mask.shape[1], device=mask.device) < lengths[:, None])).all())
+        if not self.freeze or not self.cache_size or not right_padded:
+            return self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        amp = torch.is_autocast_enabled(ids.device.type) if ids.device.type in ("cpu", "cuda") else False
+        keys = [(amp, *row[:n]) for row, n in zip(ids.tolist(), lengths.tolist())]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if missing:
+            sub_ids, sub_mask = pad_batch([list(k[1:]) for k in missing], self.processor.pad_id)
+            hidden = self.model(input_ids=sub_ids.to(ids.device), attention_mask=sub_mask.long().to(ids.device))
+            for k, h in zip(missing, hidden.last_hidden_state):
+                self._cache[k] = h[: len(k) - 1]
+        rows = []
+        for k in keys:
+            self._cache.move_to_end(k)
+            rows.append(self._cache[k])
+        out = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        if out.shape[1] < mask.shape[1]:  # the batch was padded beyond its longest caption
+            out = torch.nn.functional.pad(out, (0, 0, 0, mask.shape[1] - out.shape[1]))
+        return out
+
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
-            hidden = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+            hidden = self._hidden(ids, mask)
         words = self.proj(hidden) * mask.unsqueeze(-1).to(hidden.dtype)
         return TextFeatures(masked_mean(words, mask), words, mask)
 
