@@ -9,6 +9,7 @@ one with the lowest final loss is kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,11 +48,22 @@ def importance_weights(mask: torch.Tensor, window: int) -> torch.Tensor:
     return mask * missing[..., : mask.shape[-2], : mask.shape[-1]]
 
 
-def inpaint(
+@dataclass
+class InpaintBatch:
+    """`inpaint_batch`'s result for N images: the same fields as InpaintResult with a leading N."""
+
+    image: torch.Tensor  # [N, 3, H, W]
+    generated: torch.Tensor  # [N, 3, H, W]
+    z: torch.Tensor  # [N, z_dim]
+    contextual: torch.Tensor  # [N, steps + 1]
+    perceptual: torch.Tensor  # [N, steps + 1]
+
+
+def inpaint_batch(
     generator: nn.Module,
     discriminator: nn.Module,
-    image: torch.Tensor,
-    mask: torch.Tensor,
+    images: torch.Tensor,
+    masks: torch.Tensor,
     ids: torch.Tensor | None = None,
     text_mask: torch.Tensor | None = None,
     steps: int = 1500,
@@ -60,22 +72,30 @@ def inpaint(
     candidates: int = 8,
     window: int = 0,
     seed: int = 0,
-) -> InpaintResult:
-    """Fill the pixels of `image` [3, H, W] (in [-1, 1]) where `mask` [H, W] (1 = known) is 0.
+) -> InpaintBatch:
+    """Fill the pixels of `images` [N, 3, H, W] (in [-1, 1]) where `masks` [N, H, W] (1 = known) are 0.
 
-    `ids` / `text_mask` [1, L]: the caption of a text-conditional model. Adam on z, `candidates` starts at once.
+    `ids` / `text_mask` [N, L]: the captions of a text-conditional model. Adam on N x `candidates` latents at once;
+    G and D run in eval mode, so every latent's loss depends on that latent alone and the searches are independent.
+    Per image, the candidate with the lowest final L_c + λ·L_p is kept. Image i's candidates start from latents
+    drawn with seed `seed + i`.
     """
-    check_mask(mask, image)
+    if images.dim() != 4 or masks.dim() != 3 or len(images) != len(masks):
+        raise T2VError(f"need images [N, 3, H, W] and masks [N, H, W], got {tuple(images.shape)} and "
+                       f"{tuple(masks.shape)}")
+    for image, mask in zip(images, masks):
+        check_mask(mask, image)
     if steps < 1 or candidates < 1:
         raise T2VError(f"steps and candidates must be positive, got {steps} and {candidates}")
+    n, c = len(images), candidates
     device = next(generator.parameters()).device
-    x = image.to(device).unsqueeze(0)
-    m = (mask.to(device) > 0.5).to(x.dtype).expand(1, 1, *mask.shape[-2:])
+    x = images.to(device).repeat_interleave(c, 0)  # [N*C, 3, H, W]: candidate j of image i at row i*C + j
+    m = (masks.to(device) > 0.5).to(x.dtype)[:, None].repeat_interleave(c, 0)
     w = importance_weights(m, window)
-    cond = {} if ids is None else {"ids": ids.to(device).expand(candidates, -1),
-                                   "mask": text_mask.to(device).expand(candidates, -1)}
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(candidates, generator.cfg.z_dim, generator=g).to(device).requires_grad_(True)
+    cond = {} if ids is None else {"ids": ids.to(device).repeat_interleave(c, 0),
+                                   "mask": text_mask.to(device).repeat_interleave(c, 0)}
+    starts = [torch.randn(c, generator.cfg.z_dim, generator=torch.Generator().manual_seed(seed + i)) for i in range(n)]
+    z = torch.cat(starts).to(device).requires_grad_(True)  # image i starts from seed + i, whatever it is batched with
     opt = torch.optim.Adam([z], lr=lr)
     modes = (generator.training, discriminator.training)
     generator.eval(), discriminator.eval()
@@ -94,8 +114,30 @@ def inpaint(
                 opt.step()
     finally:
         generator.train(modes[0]), discriminator.train(modes[1])
-    contextual, perceptual = (torch.stack(h) for h in zip(*history))
-    best = int((contextual[-1] + lam * perceptual[-1]).argmin())
-    generated = fake[best].detach()
-    blended = m[0] * x[0] + (1 - m[0]) * generated
-    return InpaintResult(blended, generated, z[best].detach(), contextual[:, best], perceptual[:, best])
+    contextual, perceptual = (torch.stack(h, 1).view(n, c, steps + 1) for h in zip(*history))  # [N, C, steps + 1]
+    best = (contextual[..., -1] + lam * perceptual[..., -1]).argmin(1)  # [N]
+    rows = torch.arange(n, device=best.device)
+    generated = fake.detach().view(n, c, *fake.shape[1:])[rows, best.to(fake.device)]
+    known = m.view(n, c, *m.shape[1:])[:, 0]
+    blended = known * x.view(n, c, *x.shape[1:])[:, 0] + (1 - known) * generated
+    return InpaintBatch(blended, generated, z.detach().view(n, c, -1)[rows, best.to(z.device)],
+                        contextual[rows, best], perceptual[rows, best])
+
+
+def inpaint(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    ids: torch.Tensor | None = None,
+    text_mask: torch.Tensor | None = None,
+    **search: Any,
+) -> InpaintResult:
+    """Fill the pixels of `image` [3, H, W] (in [-1, 1]) where `mask` [H, W] (1 = known) is 0.
+
+    `ids` / `text_mask` [1, L]: the caption of a text-conditional model. `search`: steps, lr, lam, candidates, window
+    and seed, as `inpaint_batch` takes them.
+    """
+    check_mask(mask, image)
+    r = inpaint_batch(generator, discriminator, image[None], mask[None], ids, text_mask, **search)
+    return InpaintResult(r.image[0], r.generated[0], r.z[0], r.contextual[0], r.perceptual[0])

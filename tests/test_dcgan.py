@@ -259,3 +259,40 @@ def test_g_step_adds_no_gradient_to_d(tiny_images, tmp_path):
         assert (p.grad is None and at_d_step[n] is None) or torch.equal(p.grad, at_d_step[n]), n
     G = recipe.nets["G"]
     assert G.net[0].weight.grad is not None and G.text_encoder.embed.weight.grad is not None
+
+
+def test_inpainting_evaluation_scores_gan_and_baselines(exported, tiny_images, tmp_path):
+    from t2v.data.format import BuiltDataset
+    from t2v.data.video import read_image
+    from t2v.evaluation import train_classifier
+    from t2v.evaluation.inpainting import hole_errors, hole_masks, main, mean_fill, nearest_fill
+
+    masks = hole_masks("center", 16, 0.5, 2)
+    assert masks.shape == (2, 16, 16) and (masks[0] == 0).sum() == 64 and masks[0, 7, 7] == 0 and masks[0, 0, 0] == 1
+    assert (hole_masks("left", 16, 0.25, 1)[0, :, :4] == 0).all() and hole_masks("left", 16, 0.25, 1)[0, :, 4:].all()
+    ds = BuiltDataset(tiny_images)
+    imgs = np.asarray(ds.pixels[:6])
+    filled, best = nearest_fill(imgs[:2], masks, imgs)
+    known = masks > 0.5  # an image in the bank is its own neighbour (or one with the same known region)
+    assert np.array_equal(imgs[best][known], imgs[:2][known]) and np.array_equal(filled, imgs[best])
+    assert hole_errors(imgs[:2], imgs[:2], masks)["hole_mae"] == 0
+    assert hole_errors(np.zeros_like(imgs[:2]), np.full_like(imgs[:2], 255), masks) == {"hole_mae": 255, "hole_psnr": 0}
+    flat = mean_fill(imgs[:2], masks)
+    assert np.array_equal(flat[masks > 0.5], imgs[:2][masks > 0.5])  # known pixels kept
+    assert len(np.unique(flat[0][masks[0] < 0.5].reshape(-1, 3), axis=0)) == 1  # the hole is one colour
+
+    train_classifier(tiny_images, tmp_path / "clf", steps=2, batch_size=8, width=4, progress=False)
+    out = tmp_path / "r.json"
+    assert main(["--model", str(exported), "--dataset", str(tiny_images), "--split", "heldout", "--classifier",
+                 str(tmp_path / "clf"), "--num-images", "3", "--steps", "3", "--candidates", "2", "--batch-size", "2",
+                 "--strip", str(tmp_path / "s.png"), "--out", str(out)]) == 0
+    import json
+
+    r = json.loads(out.read_text())
+    assert r["images"] == 3 and set(r["fills"]) == {"gan", "nearest_train", "mean_fill"}
+    assert r["bank"]["images"] == len(ds.indices("train")) and r["hole_pixels_per_image"] == 64
+    assert set(r["label_accuracy"]) == {"original", "gan", "nearest_train", "mean_fill"}
+    assert r["contextual_l1"]["end"] <= r["contextual_l1"]["start"] * 1.01
+    assert read_image(tmp_path / "s.png").shape == (3 * 18 - 2, 5 * 18 - 2, 3)
+    with pytest.raises(T2VError, match="between 0 and 1"):
+        main(["--model", str(exported), "--dataset", str(tiny_images), "--hole-size", "1.5"])

@@ -13,7 +13,7 @@ from t2v.config import build_config
 from t2v.data.video import read_image, write_png
 from t2v.errors import T2VError
 from t2v.inpaint import main as inpaint_cli
-from t2v.inpainting import importance_weights, inpaint
+from t2v.inpainting import importance_weights, inpaint, inpaint_batch
 from t2v.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from t2v.pipelines.image import TextToImagePipeline
 
@@ -131,3 +131,19 @@ def test_text_conditional_model_needs_the_caption(files, tmp_path):
     with pytest.raises(T2VError, match="give the caption of the image with --text"):
         inpaint_cli(args)
     assert inpaint_cli([*args, "--text", "a red ball on grass"]) == 0
+
+
+def test_batch_search_is_per_image():
+    G, D, _ = _nets()
+    with torch.no_grad():
+        x = G(torch.randn(2, 8, generator=torch.Generator().manual_seed(3)))
+    masks = torch.stack([_hole(), 1 - _hole()])  # a different hole for each image
+    batch = inpaint_batch(G, D, x, masks, steps=15, lr=0.05, candidates=3, seed=5)
+    alone = inpaint(G, D, x[0], masks[0], steps=15, lr=0.05, candidates=3, seed=5)  # same first 3 latents
+    assert torch.allclose(batch.image[0], alone.image, atol=1e-5) and torch.allclose(batch.z[0], alone.z, atol=1e-5)
+    for i in range(2):
+        known = masks[i].bool()
+        assert torch.equal(batch.image[i][:, known], x[i][:, known])
+        assert batch.contextual[i, -1] < batch.contextual[i, 0]
+    with pytest.raises(T2VError, match=r"need images \[N, 3, H, W\] and masks \[N, H, W\]"):
+        inpaint_batch(G, D, x, masks[:1], steps=1)
