@@ -1,6 +1,8 @@
 """Conditional DCGAN: architecture, GAN-CLS / GAN-INT maths, tiny training runs, export, TextToImagePipeline."""
 from __future__ import annotations
 
+import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +122,8 @@ def test_config_errors_are_clear():
         DCGANModelConfig(size=48).check()
     with pytest.raises(ConfigError, match="model.adam"):
         DCGANModelConfig(adam="sgd").check()
+    with pytest.raises(ConfigError, match="model.mode_seeking must be >= 0"):
+        DCGANModelConfig(mode_seeking=-1).check()
     with pytest.raises(ConfigError, match="needs a text encoder"):
         DCGANGenerator(DCGANModelConfig(**TINY))
     with pytest.raises(ConfigError, match="unknown key 'model.ngff'"):
@@ -210,11 +214,14 @@ def test_evaluator_judges_image_pipelines(exported, tiny_images, tmp_path):
 def test_objectives_from_the_catalogue_train(tiny_images, tmp_path, loss):
     from t2v.training import Trainer
 
-    model = {"loss": loss, "cls": loss != "hinge", "int_weight": 0.0 if loss == "wgan" else 1.0}
+    model = {"loss": loss, "cls": loss != "hinge", "int_weight": 0.0 if loss == "wgan" else 1.0,
+             "mode_seeking": 1.0 if loss == "hinge" else 0.0}
     trainer = Trainer(_cfg(tiny_images, tmp_path, 2, model, sample_every=0))
     if loss == "wgan":
         assert isinstance(trainer.recipe.opts["D"].optimizer, torch.optim.RMSprop)
     trainer.fit()
+    logs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert ("mode_seeking" in logs[-1]) == (loss == "hinge") and all(math.isfinite(v) for v in logs[-1].values())
     if loss == "wgan":  # weight clipping after every D step
         assert max(p.abs().max().item() for p in trainer.recipe.unwrap("D").parameters()) <= 0.01 + 1e-7
 

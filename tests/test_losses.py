@@ -544,3 +544,17 @@ def test_saliency_weights_mark_a_small_figure_not_the_flat_background() -> None:
     assert weighted_l1(miss_fig, img, 20.0) > 15 * weighted_l1(miss_bg, img, 20.0)
     with pytest.raises(ValueError, match="expected"):
         saliency_weights(img[0], 20.0)
+
+
+def test_mode_seeking_loss_is_the_reciprocal_of_the_output_to_noise_distance_ratio() -> None:
+    from t2v.losses import mode_seeking_loss
+
+    z_a, z_b = torch.zeros(4, 8), torch.full((4, 8), 2.0)  # mean |z_a - z_b| = 2
+    a = torch.zeros(4, 3, 5, 5, requires_grad=True)
+    b = torch.full((4, 3, 5, 5), 0.5)  # mean |a - b| = 0.5 -> ratio 0.25
+    loss = mode_seeking_loss(a, b, z_a, z_b, eps=0.0)
+    assert loss.item() == pytest.approx(4.0)
+    loss.backward()  # descending it moves a away from b (a < b, so the gradient on a is positive)
+    assert (a.grad > 0).all()
+    ignores_noise = mode_seeking_loss(b.clone(), b, z_a, z_b)  # identical outputs: the 1 / eps ceiling
+    assert ignores_noise.item() == pytest.approx(1e5)

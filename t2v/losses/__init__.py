@@ -17,7 +17,7 @@ from .fgan import F_DIVERGENCES, FDivergence, f_divergence_bound, f_divergence_e
 from .infogan import CodeSample, LatentCodes, QHead, QOutput, info_loss, mutual_information_lower_bound
 from .mmd import DEFAULT_BANDWIDTHS, gaussian_kernel, mmd2, mmd_loss
 from .reconstruction import saliency_weights, weighted_l1
-from .regularizers import clip_weights, gradient_penalty, r1_penalty, r2_penalty
+from .regularizers import clip_weights, gradient_penalty, mode_seeking_loss, r1_penalty, r2_penalty
 from .unrolled import unroll_discriminator, unrolled_generator_loss
 from .vae import bernoulli_nll, gaussian_nll, kl_normal, kl_normal_std, reparameterize
 
@@ -56,6 +56,7 @@ __all__ = [
     "kl_normal_std",
     "mmd2",
     "mmd_loss",
+    "mode_seeking_loss",
     "mutual_information_lower_bound",
     "pulling_away_term",
     "r1_penalty",

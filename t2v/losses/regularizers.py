@@ -1,4 +1,4 @@
-"""Discriminator regularisers: WGAN-GP gradient penalty, R1 / R2 penalties, WGAN weight clipping."""
+"""Regularisers: WGAN-GP gradient penalty, R1 / R2 penalties, WGAN weight clipping (D); mode seeking (G)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -34,6 +34,17 @@ def r1_penalty(real_logits: Tensor, real_inputs: Tensor) -> Tensor:
 def r2_penalty(fake_logits: Tensor, fake_inputs: Tensor) -> Tensor:
     """R1's counterpart on generated inputs: 0.5·E||∇_x D(G(z))||² (`fake_inputs` must require grad)."""
     return 0.5 * _grad_norm_sq(fake_logits, fake_inputs).mean()
+
+
+def mode_seeking_loss(out_a: Tensor, out_b: Tensor, z_a: Tensor, z_b: Tensor, eps: float = 1e-5) -> Tensor:
+    """Mao et al. 2019 (MSGAN): 1 / (mean|G(c, z_a) - G(c, z_b)| / mean|z_a - z_b| + eps), for G to minimise.
+
+    Two outputs of the same conditions from different noise; the ratio is small when G ignores its noise (the
+    conditional collapse to one output per condition), so minimising the reciprocal pushes the outputs apart in
+    proportion to how far apart their noise was. Multiply by λ yourself (the paper uses 1).
+    """
+    ratio = (out_a - out_b).abs().mean() / (z_a - z_b).abs().mean()
+    return 1.0 / (ratio + eps)
 
 
 @torch.no_grad()

@@ -32,6 +32,7 @@ class DCGANModelConfig:
     cls: bool = True  # GAN-CLS: real image + mismatched caption is a third, "fake" input of D
     int_weight: float = 1.0  # GAN-INT: weight of the G term on interpolated captions (0 = off)
     int_beta: float = 0.5  # GAN-INT: interpolate beta * t1 + (1 - beta) * t2
+    mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): weight of G's 1 / (|G(t,z1)-G(t,z2)| / |z1-z2|) term (0 = off)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -46,8 +47,9 @@ class DCGANModelConfig:
                 raise ConfigError(f"model.{key} must be a positive integer, got {getattr(self, key)}")
         if not 0.0 <= self.int_beta <= 1.0:
             raise ConfigError(f"model.int_beta must be in [0, 1], got {self.int_beta}")
-        if self.int_weight < 0:
-            raise ConfigError(f"model.int_weight must be >= 0, got {self.int_weight}")
+        for key in ("int_weight", "mode_seeking"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"model.{key} must be >= 0, got {getattr(self, key)}")
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
 

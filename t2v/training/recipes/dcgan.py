@@ -3,7 +3,8 @@
 D step: real image + right caption -> real; fake image + right caption -> fake; with GAN-CLS also real image +
 wrong caption -> fake, the two fake terms averaged (Reed et al., Algorithm 1). G step: fool D on its fakes; with
 GAN-INT also on images generated from interpolated captions beta * t1 + (1 - beta) * t2 (scored by D against the
-same interpolation). Objective by name from the t2v.losses catalogue (n_critic, clipping, gradient penalty honoured).
+same interpolation); with model.mode_seeking, also the MSGAN term on a second batch from the same captions and new
+noise (Mao et al. 2019), against the conditional generator's habit of ignoring z. Objective by name from the t2v.losses catalogue (n_critic, clipping, gradient penalty honoured).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from ...data.format import BuiltDataset
 from ...data.loader import CaptionedDataset
 from ...errors import ConfigError
-from ...losses import AdversarialLoss, get_adversarial_loss, gradient_penalty
+from ...losses import AdversarialLoss, get_adversarial_loss, gradient_penalty, mode_seeking_loss
 from ...models.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANModelConfig
 from ...text import build_text_encoder, build_text_processor
 from ..data import ensure_dataset
@@ -104,7 +105,8 @@ class DCGANRecipe(Recipe):
         if m.conditional:  # one tokenizer call: right captions, then (GAN-CLS) the wrong ones
             all_ids, all_mask = self._text(batch["caption"] + (batch["mismatched_caption"] if cls else []), real.device)
             ids, mask = all_ids[:b], all_mask[:b]
-        fake = G(torch.randn(b, m.z_dim, device=real.device), ids, mask)
+        z = torch.randn(b, m.z_dim, device=real.device)
+        fake = G(z, ids, mask)
 
         # --- discriminator
         d_wrong = None
@@ -132,10 +134,15 @@ class DCGANRecipe(Recipe):
             adv = loss.g(D_(fake, ids, mask))
             loss_g = adv
             if m.conditional and m.int_weight > 0:
-                z = torch.randn(b, m.z_dim, device=real.device)
-                adv_int = loss.g(D_(G(z, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))
+                z_int = torch.randn(b, m.z_dim, device=real.device)
+                adv_int = loss.g(D_(G(z_int, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))
                 loss_g = loss_g + m.int_weight * adv_int
                 logs["adv_int"] = adv_int.detach()
+            if m.mode_seeking > 0:  # same captions, new noise: G must not map both to the same image
+                z2 = torch.randn(b, m.z_dim, device=real.device)
+                ms = mode_seeking_loss(fake, G(z2, ids, mask), z, z2)
+                loss_g = loss_g + m.mode_seeking * ms
+                logs["mode_seeking"] = ms.detach()
             self.update("G", loss_g)
         logs.update(loss_g=loss_g.detach(), adv=adv.detach())
         return logs
