@@ -4,7 +4,8 @@ D step: real image + right caption -> real; fake image + right caption -> fake; 
 wrong caption -> fake, the two fake terms averaged (Reed et al., Algorithm 1). G step: fool D on its fakes; with
 GAN-INT also on images generated from interpolated captions beta * t1 + (1 - beta) * t2 (scored by D against the
 same interpolation); with model.mode_seeking, also the MSGAN term on a second batch from the same captions and new
-noise (Mao et al. 2019), against the conditional generator's habit of ignoring z. Objective by name from the t2v.losses catalogue (n_critic, clipping, gradient penalty honoured).
+noise (Mao et al. 2019), against the conditional generator's habit of ignoring z. Objective by name from the
+t2v.losses catalogue (n_critic, clipping, gradient penalty honoured).
 """
 from __future__ import annotations
 
