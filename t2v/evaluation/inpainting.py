@@ -25,12 +25,17 @@ from ..errors import T2VError, run_cli
 HOLES = ("center", "left", "right", "top", "bottom")
 
 
-def hole_masks(kind: str, size: int, fraction: float, n: int) -> np.ndarray:
-    """float32 [n, size, size], 1 = known, 0 = the hole."""
+def check_hole(kind: str, fraction: float) -> None:
+    """A clear error for a hole kind or size `hole_masks` cannot make."""
     if kind not in HOLES:
         raise T2VError(f"--hole must be one of {', '.join(HOLES)}, got {kind!r}")
     if not 0.0 < fraction < 1.0:
         raise T2VError(f"--hole-size must be between 0 and 1 (a fraction of the side), got {fraction}")
+
+
+def hole_masks(kind: str, size: int, fraction: float, n: int) -> np.ndarray:
+    """float32 [n, size, size], 1 = known, 0 = the hole."""
+    check_hole(kind, fraction)
     k = max(1, min(size - 1, round(fraction * size)))
     m = np.ones((size, size), np.float32)
     if kind == "center":
@@ -87,6 +92,7 @@ def evaluate_inpainting(pipe: Any, ds: Any, split: str, indices: np.ndarray, mas
     import torch
     from einops import rearrange
 
+    from ..data.loader import normalize_pixels
     from ..inpainting import inpaint_batch
     from ..pipelines.base import to_uint8
 
@@ -96,7 +102,7 @@ def evaluate_inpainting(pipe: Any, ds: Any, split: str, indices: np.ndarray, mas
         raise T2VError(f"{ds.path} has items without a caption in split {split!r}; a text-conditional model needs one")
     gan, generated, ctx_start, ctx_end = [], [], [], []
     for s in range(0, len(indices), batch_size):
-        x = torch.from_numpy(truth[s : s + batch_size].astype(np.float32) / 127.5 - 1)
+        x = normalize_pixels(torch.from_numpy(truth[s : s + batch_size]))
         x = rearrange(x, "n h w c -> n c h w").to(pipe.device)
         ids = text_mask = None
         if pipe.conditional:
@@ -123,21 +129,13 @@ def evaluate_inpainting(pipe: Any, ds: Any, split: str, indices: np.ndarray, mas
     }
     if classifier is not None:
         from .classifier import classify
-        from .metrics import check_labels
+        from .metrics import check_labels, label_accuracy
 
         names = [n for n in classifier.label_names if n in ds.label_names]
         check_labels(classifier, ds, names)
-        labels = ds.all_label_ids[indices]
-        kept: dict[str, dict[str, float | None]] = {}
-        for name, pixels in {"original": truth, **fills}.items():
-            preds = classify(classifier, pixels)
-            entry = {}
-            for n in names:
-                t = labels[:, ds.label_names.index(n)]
-                known = t >= 0
-                entry[n] = round(float((preds[n][known] == t[known]).mean()), 4) if known.any() else None
-            kept[name] = entry
-        result["label_accuracy"] = kept
+        targets = {n: ds.all_label_ids[indices, ds.label_names.index(n)] for n in names}
+        result["label_accuracy"] = {name: label_accuracy(classify(classifier, pixels), targets)
+                                    for name, pixels in {"original": truth, **fills}.items()}
     return result, images
 
 
@@ -185,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     if a.num_images < 1 or a.steps < 1 or a.candidates < 1 or a.batch_size < 1:
         raise T2VError("--num-images, --steps, --candidates and --batch-size must be positive")
-    if not 0.0 < a.hole_size < 1.0:
-        raise T2VError(f"--hole-size must be between 0 and 1 (a fraction of the side), got {a.hole_size}")
+    check_hole(a.hole, a.hole_size)  # before the model is loaded
     import torch
 
     from ..data.format import BuiltDataset
