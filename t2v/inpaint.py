@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from .data.loader import normalize_pixels
 from .errors import CheckpointError, T2VError, run_cli
 
 
@@ -25,7 +26,7 @@ def read_pair(image_path: str, mask_path: str, size: int) -> tuple[torch.Tensor,
 
     def load(resize: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = read_image(image_path, size=resize), read_image(mask_path, size=resize)
-        x = rearrange(torch.tensor(image, dtype=torch.float32) / 127.5 - 1, "h w c -> c h w")
+        x = normalize_pixels(rearrange(torch.from_numpy(np.array(image)), "h w c -> c h w"))  # a copy: may be read-only
         return x, torch.from_numpy(mask.mean(-1) >= 128).float()
 
     try:

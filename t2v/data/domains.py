@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DatasetError
 from .format import BuiltDataset
+from .loader import normalize_pixels
 
 
 def parse_selector(ds: BuiltDataset, selector: str) -> tuple[str, str]:
@@ -150,7 +151,7 @@ class UnpairedDataset(Dataset):
 
     def image(self, images: _DomainImages, pos: int, rng: np.random.Generator) -> torch.Tensor:
         """Image `pos` of a domain as float32 [3, H, W] in [-1, 1], augmented with `rng`'s draws."""
-        x = rearrange(torch.from_numpy(images.uint8(pos).copy()), "h w c -> c h w").float().div_(127.5).sub_(1)
+        x = normalize_pixels(rearrange(torch.from_numpy(images.uint8(pos).copy()), "h w c -> c h w"))
         if self.load_size and tuple(x.shape[1:]) != (self.load_size, self.load_size):
             x = F.interpolate(x[None], size=(self.load_size, self.load_size), mode="bicubic", align_corners=False)[0]
             x = x.clamp_(-1, 1)

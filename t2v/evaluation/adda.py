@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.loader import normalize_pixels
 from ..errors import DatasetError, T2VError, run_cli
 
 
@@ -31,7 +32,7 @@ def domain_accuracy(model: Any, ds: Any, selector: str, split: str, encoder: str
     correct = 0
     for start in range(0, len(idx), batch_size):
         chunk = idx[start : start + batch_size]
-        x = torch.from_numpy(np.asarray(ds.pixels[chunk])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        x = normalize_pixels(torch.from_numpy(np.asarray(ds.pixels[chunk])).permute(0, 3, 1, 2))
         pred = model(x.to(next(model.parameters()).device), encoder).argmax(1).cpu().numpy()
         correct += int((pred == ds.all_label_ids[chunk, col]).sum())
     model.train(was_training)

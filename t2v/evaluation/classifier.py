@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ..data.loader import normalize_pixels
 from ..errors import CheckpointError, T2VError
 from ..models.base import ModelMixin
 
@@ -117,7 +118,7 @@ class AttributeClassifier(ModelMixin, nn.Module):
             want = "[N, T, H, W, 3] video clips" if video else "[N, H, W, 3] images"
             raise T2VError(f"this classifier judges {want}, got an array of shape {tuple(x.shape)}")
         device = next(self.parameters()).device
-        x = x.to(device=device, dtype=torch.float32) / 127.5 - 1.0
+        x = normalize_pixels(x.to(device))
         x = rearrange(x, "n t h w c -> n c t h w") if video else rearrange(x, "n h w c -> n c h w")
         target = (self.config.frames, *self.config.size) if video else tuple(self.config.size)
         if tuple(x.shape[2:]) != target:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from ..config import Config
+from ..data.loader import normalize_pixels
 from ..errors import T2VError
 from ..models.cyclegan import ResnetGenerator
 from .base import read_export_meta, resolve_model_dir, to_uint8, write_export_meta
@@ -79,7 +80,7 @@ class ImageTranslationPipeline:
         out = []
         for i in range(0, len(frames), batch_size):
             x = torch.from_numpy(np.array(frames[i : i + batch_size])).to(dev)  # a copy: inputs may be read-only
-            x = rearrange(x, "n h w c -> n c h w").to(dtype) / 127.5 - 1
+            x = normalize_pixels(rearrange(x, "n h w c -> n c h w")).to(dtype)
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
             y = G(x)[:, :, :h, :w]
