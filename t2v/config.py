@@ -55,6 +55,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # 0 = only at the end
     keep_last: int = 3
     ema_decay: float = 0.0  # 0 = no EMA; recipes say which networks it covers
+    ema_start: int = 0  # the EMA copies the weights up to this step and averages from there (no early-init residue)
     sample_prompts: list[str] = field(default_factory=list)  # preview captions ([] = a few from the data)
     export_dtype: str = "float32"  # float32 | float16: weights of the exported pipeline in OUTPUT/final
 

@@ -173,6 +173,25 @@ def test_export_round_trip_and_determinism(exported):
     assert isinstance(load_pipeline(exported), TextToImagePipeline)
 
 
+def test_ema_export_has_batchnorm_statistics_of_the_averaged_weights(exported):
+    from safetensors.torch import load_file
+
+    from t2v.pipelines.image import WEIGHTS
+    from t2v.training.recipes.dcgan import STANDING_STATS_BATCHES
+    from t2v.training.trainer import list_checkpoints
+
+    export = load_file(str(exported / WEIGHTS))
+    ckpt = list_checkpoints(exported.parent)[-1]
+    ema, live = load_file(str(ckpt / "ema_G.safetensors")), load_file(str(ckpt / "model.safetensors"))
+    counts = [k for k in export if k.endswith("num_batches_tracked")]
+    assert counts and all(int(export[k]) == STANDING_STATS_BATCHES for k in counts)  # re-estimated, not copied
+    means = [k for k in export if k.endswith("running_mean")]
+    assert all(torch.equal(ema[k], live[k]) for k in means)  # the checkpoint's EMA holds the live statistics
+    assert any(not torch.allclose(export[k].float(), live[k], atol=1e-3) for k in means)
+    weight = next(k for k in export if k.endswith("weight"))
+    torch.testing.assert_close(export[weight].float(), ema[weight], atol=1e-3, rtol=1e-3)  # weights: the EMA's
+
+
 def test_save_by_prompt_writes_png_grids_and_rejects_video_formats(exported, tmp_path):
     out = TextToImagePipeline.from_pretrained(exported)(["red ball on grass", "blue ball on snow"], num_samples=3)
     paths = out.save_by_prompt(tmp_path)

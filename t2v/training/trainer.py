@@ -231,7 +231,7 @@ class Trainer:
                     logs = self.recipe.train_step(next(batches), self.step)
             self._check_finite(logs)
             for name, ema in self.emas.items():
-                ema.update(self.recipe.unwrap(name))
+                ema.update(self.recipe.unwrap(name), 0.0 if self.step < t.ema_start else None)
             for s in self.recipe.scheds.values():
                 s.step()
             self.step += 1

@@ -20,9 +20,11 @@ from ...losses import AdversarialLoss, get_adversarial_loss, gradient_penalty, m
 from ...models.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANModelConfig
 from ...text import build_text_encoder, build_text_processor
 from ..data import ensure_dataset
+from ..ema import recompute_batchnorm
 from ..recipe import Recipe
 
 PREVIEW_SAMPLES = 8  # images per preview prompt (one grid row each)
+STANDING_STATS_BATCHES = 16  # batches of training captions + noise that re-estimate the EMA generator's BatchNorm
 
 
 def discriminator_loss(loss: AdversarialLoss, d_real: torch.Tensor, d_fake: torch.Tensor,
@@ -59,8 +61,8 @@ class DCGANRecipe(Recipe):
         self.loss = get_adversarial_loss(m.loss)
         self.processor = None
         if m.conditional:
-            captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
-            self.processor = build_text_processor(t, captions)
+            self.captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
+            self.processor = build_text_processor(t, self.captions)
         encoders = [build_text_encoder(t, self.processor) if m.conditional else None for _ in range(2)]
         G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1])
         if m.channels_last:
@@ -151,7 +153,27 @@ class DCGANRecipe(Recipe):
     def _pipeline(self, nets):
         from ...pipelines.image import TextToImagePipeline
 
+        if self.cfg.train.ema_decay > 0:  # nets["G"] holds averaged weights but the live G's BatchNorm statistics
+            self._standing_stats(nets["G"])
         return TextToImagePipeline(nets["G"], self.processor, self.cfg, nets["D"])
+
+    def _standing_stats(self, G: torch.nn.Module) -> None:
+        """Re-estimate G's BatchNorm statistics on training-like batches (random training captions, fresh noise);
+        the same seed every time, so an export is reproducible."""
+        import random
+
+        m, b = self.cfg.model, self.cfg.data.batch_size
+        device = next(G.parameters()).device
+        noise, pick = torch.Generator().manual_seed(self.cfg.train.seed), random.Random(self.cfg.train.seed)
+
+        def forward() -> None:
+            z = torch.randn(b, m.z_dim, generator=noise).to(device)
+            ids = mask = None
+            if m.conditional:
+                ids, mask = self._text([pick.choice(self.captions) for _ in range(b)], device)
+            G(z, ids, mask)
+
+        recompute_batchnorm(G, forward, STANDING_STATS_BATCHES)
 
     def preview(self, nets, step: int, out_dir: Path) -> list[Path]:
         """A grid: one row of samples per preview prompt (8 rows of 8 unconditional samples)."""
