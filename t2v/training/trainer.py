@@ -134,6 +134,7 @@ class Trainer:
             tmp.mkdir(parents=True)
         self.acc.wait_for_everyone()
         self.acc.save_state(str(tmp), safe_serialization=True)
+        self.acc.wait_for_everyone()  # every process has written its part (RNG states) before tmp is renamed
         if self.acc.is_main_process:
             for name, ema in self.emas.items():
                 save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}, str(tmp / f"ema_{name}.safetensors"))
