@@ -50,10 +50,11 @@ def main() -> None:
         arms = {"live": ckpt / "model.safetensors", "ema, live BN": ckpt / "ema_G.safetensors",
                 "ema, standing BN": None}
         results[run] = {"step": step, "arms": {}}
+        pipe = TextToImagePipeline.from_pretrained(Path(run) / "final")  # once: the text encoder may be large
+        export = {k: v.clone() for k, v in pipe.generator.state_dict().items()}
         for arm, weights in arms.items():
-            pipe = TextToImagePipeline.from_pretrained(Path(run) / "final")
-            if weights is not None:  # model.safetensors of a checkpoint is the recipe's first net, G
-                pipe.generator.load_state_dict(load_file(str(weights)))
+            # model.safetensors of a checkpoint is the recipe's first net, G
+            pipe.generator.load_state_dict(export if weights is None else load_file(str(weights)))
             e = evaluate_pipeline(pipe, classifier, ds, split=a.split, samples_per_caption=a.samples_per_caption,
                                   seed=a.seed)
             results[run]["arms"][arm] = {k: v for k, v in e.items() if k != "per_caption"}
