@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from t2v.config import build_config
@@ -67,9 +66,9 @@ def test_classic_widths_match_the_reference_dcgan_layer_for_layer():
     assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.001  # N(0, 0.02) init
 
 
-@pytest.mark.parametrize("size", [32, 64])
-def test_shapes_and_text_conditioning(size):
-    cfg = DCGANModelConfig(size=size, ngf=8, ndf=8, z_dim=10, embed_dim=4)
+@pytest.mark.parametrize("size,d_text", [(32, "concat"), (64, "concat"), (32, "projection")])
+def test_shapes_and_text_conditioning(size, d_text):
+    cfg = DCGANModelConfig(size=size, ngf=8, ndf=8, z_dim=10, embed_dim=4, d_text=d_text)
     G, D = DCGANGenerator(cfg, _Words()).eval(), DCGANDiscriminator(cfg, _Words()).eval()
     ids, mask = _captions(3)
     z = torch.randn(3, 10)
@@ -83,8 +82,9 @@ def test_shapes_and_text_conditioning(size):
     assert G.text_encoder.embed.weight.grad is not None  # gradients reach G's text encoder through D
 
 
-def test_discriminator_scores_each_image_against_several_captions():
-    cfg = DCGANModelConfig(**TINY)
+@pytest.mark.parametrize("d_text", ["concat", "projection"])
+def test_discriminator_scores_each_image_against_several_captions(d_text):
+    cfg = DCGANModelConfig(**TINY, d_text=d_text)
     D = DCGANDiscriminator(cfg, _Words()).eval()
     x = torch.randn(4, 3, 16, 16)
     (a, am), (b, bm) = _captions(4), _captions(4, seed=1)
@@ -92,6 +92,20 @@ def test_discriminator_scores_each_image_against_several_captions():
     assert torch.allclose(both, torch.cat([D(x, a, am), D(x, b, bm)]), atol=1e-6)
     with pytest.raises(ValueError, match="whole multiple"):
         D(x, a[:3], am[:3])
+
+
+def test_projection_discriminator_adds_the_captions_inner_product_with_pooled_features():
+    cfg = DCGANModelConfig(**TINY, d_text="projection")
+    D = DCGANDiscriminator(cfg, _Words()).eval()
+    assert D.fuse is None and D.project.weight.shape == (D.out.in_channels, cfg.embed_dim)
+    x = torch.randn(4, 3, 16, 16)
+    (a, am), (b, bm) = _captions(4), _captions(4, seed=1)
+    h = D.features(x)
+    expected = D.out(h).flatten() + (h.sum((2, 3)) * D.project(D.condition(a, am, None))).sum(1)
+    assert torch.allclose(D(x, a, am), expected, atol=1e-5)
+    with torch.no_grad():
+        D.project.weight.zero_()  # no projection weights: the caption cannot change the score
+    assert torch.equal(D(x, a, am), D(x, b, bm))
 
 
 def test_gan_int_interpolates_sentence_vectors():

@@ -3,8 +3,10 @@
 G: [z; LeakyReLU(W·φ(t))] -> fractionally-strided 4x4 convs (BatchNorm + ReLU) doubling 4x4 up to the image, tanh.
 D: strided 4x4 convs (BatchNorm + LeakyReLU(0.2), none on the first) down to 4x4; the conditional D replicates the
 projected sentence vector over the 4x4 map, depth-concatenates it, applies a 1x1 conv (BatchNorm + LeakyReLU) and a
-4x4 conv to one logit. No pooling, no hidden fully-connected layer. Widths double at every halving (ngf / ndf at
-the image side), so size 64 with ngf = ndf = 64 is the reference PyTorch DCGAN example layer for layer.
+4x4 conv to one logit. No pooling, no hidden fully-connected layer. `d_text: projection` conditions D the way of
+Miyato & Koyama 2018 instead: logit = conv4x4(h) + <V·LeakyReLU(W·φ(t)), sum over positions of h>. Widths double at
+every halving (ngf / ndf at the image side), so size 64 with ngf = ndf = 64 is the reference PyTorch DCGAN example
+layer for layer.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ class DCGANModelConfig:
     ndf: int = 64  # D channels at the first layer; doubled at every halving
     conditional: bool = True  # text-conditional (Reed et al.) or plain DCGAN
     embed_dim: int = 128  # size the sentence vector is projected to in G and in D (Reed et al.: 128)
+    d_text: str = "concat"  # how D uses the text: concat (Reed et al.: tiled, depth-concatenated) | projection
     # objective (recipe side)
     loss: str = "non_saturating"  # any name of the t2v.losses catalogue
     cls: bool = True  # GAN-CLS: real image + mismatched caption is a third, "fake" input of D
@@ -50,6 +53,8 @@ class DCGANModelConfig:
         for key in ("int_weight", "mode_seeking"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(self, key)}")
+        if self.d_text not in ("concat", "projection"):
+            raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
 
@@ -140,25 +145,34 @@ class DCGANDiscriminator(_TextConditioned):
             *[conv2d_block(a, b) for a, b in zip(widths, widths[1:])],
         )
         top = widths[-1]
+        concat = self.text_encoder is not None and cfg.d_text == "concat"
         self.fuse = (
             nn.Sequential(
                 nn.Conv2d(top + cfg.embed_dim, top, 1, bias=False), nn.BatchNorm2d(top), nn.LeakyReLU(0.2, inplace=True)
             )
-            if self.text_encoder is not None else None
+            if concat else None
         )
+        # projection: the projected sentence vector mapped to one weight per trunk channel (V of Miyato & Koyama)
+        self.project = nn.Linear(cfg.embed_dim, top, bias=False) \
+            if self.text_encoder is not None and not concat else None
         self.out = nn.Conv2d(top, 1, 4, 1, 0, bias=False)
         dcgan_init(self.features, self.fuse, self.out)
+        if self.project is not None:
+            nn.init.normal_(self.project.weight, 0.0, 0.02)
 
     def forward(
         self, x: torch.Tensor, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None,
         beta: float | None = None,
     ) -> torch.Tensor:
         h = self.features(x)
-        if self.fuse is not None:
-            cond = self.condition(ids, mask, beta)
-            k, rest = divmod(len(cond), len(h))
-            if rest or not k:
-                raise ValueError(f"{len(cond)} captions for {len(h)} images: need a whole multiple")
-            h = torch.cat([h if k == 1 else h.repeat(k, 1, 1, 1), repeat(cond, "b c -> b c h w", h=h.shape[2], w=h.shape[3])], 1)
-            h = self.fuse(h)
-        return self.out(h).flatten()
+        if self.text_encoder is None:
+            return self.out(h).flatten()
+        cond = self.condition(ids, mask, beta)
+        k, rest = divmod(len(cond), len(h))
+        if rest or not k:
+            raise ValueError(f"{len(cond)} captions for {len(h)} images: need a whole multiple")
+        if self.project is not None:  # the trunk's unconditional logit plus the caption's inner product with it
+            return self.out(h).flatten().repeat(k) + (h.sum((2, 3)).repeat(k, 1) * self.project(cond)).sum(1)
+        tiled = repeat(cond, "b c -> b c h w", h=h.shape[2], w=h.shape[3])
+        h = torch.cat([h if k == 1 else h.repeat(k, 1, 1, 1), tiled], 1)
+        return self.out(self.fuse(h)).flatten()
