@@ -54,6 +54,9 @@ def test_lenet_shapes_gray_input_and_size_errors():
     torch.testing.assert_close(enc(x.expand(2, 3, 32, 32)), enc(x))  # RGB digits: gray = mean of equal channels
     assert LeNetEncoder(ADDAModelConfig(size=28))(torch.randn(1, 1, 28, 28)).shape == (1, 500)
     assert DomainDiscriminator(cfg)(torch.randn(7, 500)).shape == (7,)
+    assert DomainDiscriminator(ADDAModelConfig(adapt="logits"))(torch.randn(7, 10)).shape == (7,)
+    with pytest.raises(ConfigError, match="model.adapt"):
+        ADDAModelConfig(adapt="pixels").check()
     model = ADDAClassifier(cfg)
     assert model(torch.randn(2, 3, 32, 32), "source").shape == (2, 10)
     with pytest.raises(ConfigError, match="model.size 30"):
@@ -71,10 +74,11 @@ def _state(run: Path, step: int) -> dict[str, torch.Tensor]:
     return {n: load_file(str(ckpt / f)) for n, f in zip(names, files)}
 
 
-def test_two_phases_copy_then_freeze_source(labeled, tmp_path):
+@pytest.mark.parametrize("adapt", ["features", "logits"])
+def test_two_phases_copy_then_freeze_source(labeled, tmp_path, adapt):
     from t2v.training import Trainer
 
-    final = Trainer(adda_cfg(labeled, tmp_path, 4)).fit()
+    final = Trainer(adda_cfg(labeled, tmp_path, 4, adapt=adapt)).fit()
     pre, post = _state(tmp_path, 3), _state(tmp_path, 4)
     for name in ("source_encoder", "classifier"):  # fixed during adaptation
         assert all(torch.equal(pre[name][k], post[name][k]) for k in pre[name])
@@ -83,6 +87,8 @@ def test_two_phases_copy_then_freeze_source(labeled, tmp_path):
     assert any(not torch.equal(tgt_before[k], src[k]) for k in src)  # before the switch: its own random init
     gaps = [(tgt[k] - src[k]).abs().max().item() for k in src]
     assert 0 < max(gaps) <= 2e-4 * 1.01
+    d_in = TINY["num_classes"] if adapt == "logits" else TINY["feature_dim"]  # what D compares
+    assert post["D"]["net.0.weight"].shape == (TINY["disc_hidden"][0], d_in)
     logs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert "loss_cls" in logs[2] and "loss_target" in logs[3] and "d_accuracy" in logs[3]
     preview = json.loads((tmp_path / "samples/step_00000003.json").read_text())

@@ -1,8 +1,11 @@
 """ADDA (Tzeng et al. 2017): LeNet encoders, a linear classifier and the domain discriminator.
 
-Encoder (the LeNet of the ADDA digit experiments): conv5-20, max-pool 2, ReLU, conv5-50, max-pool 2, ReLU,
-fully connected 500, ReLU. Classifier: one linear layer on the encoder's features. Discriminator: two 500-unit ReLU
-layers, then one logit (source = real). `ADDAClassifier` is what training exports: both encoders + the classifier.
+Encoder (the LeNet of the ADDA digit experiments): conv5-20, max-pool 2, ReLU, conv5-50, max-pool 2, ReLU, fully
+connected 500, ReLU. Classifier: one linear layer on the encoder's features. Discriminator: two 500-unit ReLU
+layers, then one logit (source = real), on the encoder's features (`adapt: features`, the paper's description) or on
+the fixed classifier's class logits (`adapt: logits`, what the authors' code adapts: its target "encoder" is the
+whole LeNet up to the 10-way layer, compared in aggregate over a batch). `ADDAClassifier` is what training exports:
+both encoders + the classifier.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class ADDAModelConfig:
     num_classes: int = 10
     dropout: float = 0.0  # on the features, before the classifier (training only)
     disc_hidden: list[int] = field(default_factory=lambda: [500, 500])
+    adapt: str = "features"  # what D compares: encoder features | the classifier's logits (authors' code)
     label: str = "digit"  # the dataset label the classifier predicts
     source: str = "domain=source"  # selectors (t2v.data.domains): labelled source, unlabelled target
     target: str = "domain=target"
@@ -43,6 +47,8 @@ class ADDAModelConfig:
                               "e.g. 28 or 32")
         if self.feature_dim < 1 or self.num_classes < 2 or not self.disc_hidden or min(self.disc_hidden) < 1:
             raise ConfigError("model.feature_dim, num_classes (>= 2) and disc_hidden widths must be positive")
+        if self.adapt not in ("features", "logits"):
+            raise ConfigError(f"model.adapt must be features or logits, got {self.adapt!r}")
         if self.pretrain_steps < 0:
             raise ConfigError("model.pretrain_steps must be >= 0")
 
@@ -68,12 +74,13 @@ class LeNetEncoder(nn.Module):
 
 
 class DomainDiscriminator(nn.Module):
-    """Features [B, D] -> logit [B] that they come from the source encoder."""
+    """Features [B, feature_dim] (or class logits [B, num_classes] with `adapt: logits`) -> logit [B] that they come
+    from the source encoder."""
 
     def __init__(self, config: ADDAModelConfig):
         super().__init__()
         layers: list[nn.Module] = []
-        d = config.feature_dim
+        d = config.num_classes if config.adapt == "logits" else config.feature_dim
         for h in config.disc_hidden:
             layers += [nn.Linear(d, h), nn.ReLU(True)]
             d = h

@@ -3,9 +3,11 @@
 Steps [0, pretrain_steps): the source encoder and the classifier learn the labelled source domain (cross-entropy).
 At step pretrain_steps the target encoder starts as a copy of the source encoder; from then on it is trained against
 a domain discriminator with the inverted-label GAN loss while the source encoder and the classifier stay fixed
-(source features are computed without gradients). Both adversarial updates use the same forward pass, as the
-paper's simultaneous updates. Target labels are never used in training; previews report accuracies for monitoring.
-One run (rather than two recipes) keeps a single config, checkpoint series, resume and export.
+(source features are computed without gradients). D sees encoder features, or with `model.adapt: logits` the fixed
+classifier's logits of them (the classifier's dropout is not applied there). Both adversarial updates use the same
+forward pass, as the paper's simultaneous updates. Target labels are never used in training; previews report
+accuracies for monitoring. One run (rather than two recipes) keeps a single config, checkpoint series, resume and
+export.
 """
 from __future__ import annotations
 
@@ -64,11 +66,12 @@ class ADDARecipe(Recipe):
             return {"loss_cls": loss.detach(), "acc_source": (logits.argmax(1) == y).float().mean().detach()}
         if step == m.pretrain_steps:
             self.unwrap("target_encoder").load_state_dict(self.unwrap("source_encoder").state_dict())
+        head = self.unwrap("classifier")[-1] if m.adapt == "logits" else torch.nn.Identity()
         with torch.no_grad():
-            src = self.nets["source_encoder"](batch["A"])
-        tgt = self.nets["target_encoder"](batch["B"])
+            src = head(self.nets["source_encoder"](batch["A"]))
         D = self.unwrap("D")
-        with self.frozen(D):  # target encoder: make D call target features "source"
+        with self.frozen(D, head):  # target encoder: make D call target features "source"
+            tgt = head(self.nets["target_encoder"](batch["B"]))
             loss_t = self.loss.g(D(tgt))
         self.update("target", loss_t)
         d_src, d_tgt = self.nets["D"](torch.cat([src, tgt.detach()])).split(len(src))
