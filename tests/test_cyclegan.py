@@ -328,4 +328,8 @@ def test_translation_evaluation_json(exported, unpaired, tmp_path, capsys):
     assert result["source"] == "domain=A" and result["kept_labels"] == ["digit"]
     test = result["splits"]["test"]
     assert test["items"] == 2 and test["target_real_items"] == 2
-    assert set(test["translated"]) == {"kept_digit"} and 0 <= test["translated"]["kept_digit"] <= 1
+    assert set(test["translated"]) == {"kept_digit", "kept_digit_by_value"}
+    assert 0 <= test["translated"]["kept_digit"] <= 1
+    by_value = test["translated"]["kept_digit_by_value"]
+    assert sum(v["items"] for v in by_value.values()) == test["items"]
+    assert sum(v["kept"] * v["items"] for v in by_value.values()) == pytest.approx(test["translated"]["kept_digit"] * 2)

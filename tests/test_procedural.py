@@ -12,7 +12,7 @@ import pytest
 from t2v.data.format import BuiltDataset
 from t2v.data.procedural import digits, scenes, shapes
 from t2v.data.procedural.draw import Canvas
-from t2v.errors import ConfigError
+from t2v.errors import ConfigError, DatasetError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,6 +152,30 @@ def test_printed_and_handwritten_digits() -> None:
     assert (split == "test").sum() == 500 and (split == "train").sum() == 1297
     assert (digits.target_split(len(hand), seed=0) == split).all()
     assert digits.captions(7, "handwritten")[:2] == ["the digit seven", "a handwritten 7"]
+
+
+def _ink_box(img: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(img[..., 0] > 64)
+    return ys.min(), ys.max(), xs.min(), xs.max()
+
+
+def test_printed_digits_normalized_framing() -> None:
+    fonts, _ = digits.load_fonts("bundled")
+    heights, offsets = {"random": [], "normalized": []}, {"random": [], "normalized": []}
+    for i in range(40):
+        for framing in heights:
+            img = digits.render_printed(fonts, i % 10, np.random.default_rng([0, i]), 32, framing)
+            y0, y1, x0, x1 = _ink_box(img)
+            heights[framing].append(y1 - y0 + 1)
+            offsets[framing].append(max(abs((y0 + y1) / 2 - 15.5), abs((x0 + x1) / 2 - 15.5)))
+    # normalized: every digit tall (the handwritten digits span ~31 of 32 rows) and centred; random: smaller, anywhere
+    # (measured on these 40: heights 24-32 vs 18-32, mean 28.1 vs 22.6; mean offset 0.5 vs 3.8 px)
+    assert min(heights["normalized"]) >= 22 and np.mean(heights["normalized"]) > np.mean(heights["random"]) + 3
+    assert np.mean(offsets["normalized"]) < 1.5 < np.mean(offsets["random"]) and max(offsets["normalized"]) <= 4
+    with pytest.raises(DatasetError, match="framing"):
+        digits.render_printed(fonts, 1, np.random.default_rng(0), 32, "tight")
+    with pytest.raises(ConfigError, match="--framing"):
+        digits.build_digits("unused", "unpaired", framing="tight")
 
 
 def test_digits_forms(tmp_path: Path) -> None:

@@ -34,14 +34,24 @@ def emit_json(result: dict[str, Any], out: str | None) -> None:
 
 
 def _score(preds: dict[str, np.ndarray], labels: np.ndarray, names: list[str], kept: list[str],
-           target: tuple[str, str] | None, vocab: dict[str, list[str]]) -> dict[str, float]:
-    out: dict[str, float] = {}
+           target: tuple[str, str] | None, vocab: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     if target is not None:
         out["target"] = round(float((preds[target[0]] == vocab[target[0]].index(target[1])).mean()), 4)
     for name in kept:
         truth = labels[:, names.index(name)]
         known = truth >= 0
         out[f"kept_{name}"] = round(float((preds[name][known] == truth[known]).mean()), 4) if known.any() else None
+        # per source value: how often it was kept, and what it most often became when it was not
+        per: dict[str, Any] = {}
+        for v, value in enumerate(vocab[name]):
+            rows = truth == v
+            if rows.any():
+                got = preds[name][rows]
+                wrong = got[got != v]
+                per[value] = {"kept": round(float((got == v).mean()), 4), "items": int(rows.sum()),
+                              "else_mostly": vocab[name][int(np.bincount(wrong).argmax())] if wrong.size else None}
+        out[f"kept_{name}_by_value"] = per
     return out
 
 

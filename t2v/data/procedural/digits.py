@@ -2,7 +2,10 @@
 
 Protocol (recorded in meta["protocol"]): 32x32 images, grayscale replicated to 3 channels (R = G = B), uint8 with a
 white (255) digit on black (0). Printed digits get a random font, stroke width, scale, aspect, rotation, shear and
-position; the 1,797 handwritten 8x8 digits (0..16) are scaled to 0..255 and upsampled bilinearly. Splits are fixed:
+position (`framing="random"`), or the same font, stroke, aspect, rotation and shear with the digit scaled to the
+image height and centred (`framing="normalized"`: the size normalisation the handwritten digits had — UCI's
+optdigits bitmaps, like NIST's, are scaled to fill their box — so the domains differ in style, not in geometry);
+the 1,797 handwritten 8x8 digits (0..16) are scaled to 0..255 and upsampled bilinearly. Splits are fixed:
 printed every 10th item -> test; handwritten a seeded permutation -> 500 test, 1,297 train.
 """
 from __future__ import annotations
@@ -24,6 +27,8 @@ FONT_DIRS = ["/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local
              "/System/Library/Fonts", "C:/Windows/Fonts"]
 STROKES = (0, 1, 2)  # extra outline width (pixels at the 48 px render size)
 TARGET_TEST = 500
+FRAMINGS = ("random", "normalized")
+NORMALIZED_FILL = (0.88, 0.97)  # normalized framing: fraction of the image height the transformed glyph box spans
 
 
 @dataclass
@@ -142,8 +147,12 @@ def _bilinear(img: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
             + (pad[y0 + 1, x0] * (1 - fx) + pad[y0 + 1, x0 + 1] * fx) * fy)
 
 
-def render_printed(fonts: list[Font], digit: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
-    """One printed digit: uint8 [size, size, 3]."""
+def render_printed(fonts: list[Font], digit: int, rng: np.random.Generator, size: int = 32,
+                   framing: str = "random") -> np.ndarray:
+    """One printed digit: uint8 [size, size, 3]. framing="random": glyph height 55-85% of the image at a random
+    position; "normalized": the transformed glyph scaled to 88-97% of the image height (and at most that share of
+    its width), centred. Both draw the same random numbers, so font, stroke, aspect, rotation, shear, ink and noise
+    of item i are the same under either framing."""
     font = fonts[rng.integers(len(fonts))]
     glyph = font.glyphs[rng.integers(len(font.glyphs))][digit]
     gh, gw = glyph.shape
@@ -158,6 +167,13 @@ def render_printed(fonts: list[Font], digit: int, rng: np.random.Generator, size
     extent = np.abs(forward) @ np.array([gw, gh]) / 2  # half size of the transformed box (x, y)
     room = np.maximum(size / 2 - extent, 0) * 0.9
     cx, cy = size / 2 + rng.uniform(-1, 1) * room[0], size / 2 + rng.uniform(-1, 1) * room[1]
+    if framing == "normalized":
+        fill = NORMALIZED_FILL[0] + (height / size - 0.55) / 0.3 * (NORMALIZED_FILL[1] - NORMALIZED_FILL[0])
+        k = fill * size / (2 * extent.max())  # the longer side of the transformed box spans `fill` of the image
+        forward, inverse = forward * k, inverse / k
+        cx = cy = size / 2
+    elif framing != "random":
+        raise DatasetError(f"framing must be one of {list(FRAMINGS)}, got {framing!r}")
     ss = 2  # supersampling
     grid = (np.arange(size * ss, dtype=np.float64) + 0.5) / ss
     oy, ox = np.meshgrid(grid - cy, grid - cx, indexing="ij")
@@ -212,8 +228,10 @@ def source_split(index: int) -> str:
 
 
 def build_digits(out: str | Path, form: str = "labeled", num_source: int = 10000, size: int = 32, seed: int = 0,
-                 fonts: str = "auto", overwrite: bool = False, previews: int = 32, progress_bar: bool = True) -> dict:
+                 fonts: str = "auto", overwrite: bool = False, previews: int = 32, progress_bar: bool = True,
+                 framing: str = "random") -> dict:
     """Build printed + handwritten digits as labeled domains, unpaired domains or caption/image pairs."""
+    check(framing in FRAMINGS, f"--framing must be one of {list(FRAMINGS)}, got {framing!r}")
     check(form in FORMS, f"--as must be one of {list(FORMS)}, got {form!r}")
     check(num_source >= 1, f"--num-source must be at least 1, got {num_source}")
     check(size >= 8, f"--size must be at least 8 pixels, got {size}")
@@ -224,16 +242,21 @@ def build_digits(out: str | Path, form: str = "labeled", num_source: int = 10000
     labels = {"digit": DIGITS, "style": ["printed", "handwritten"]} if form == "captions" else {"digit": DIGITS}
     meta = {
         "builder": "digits", "seed": seed,
-        "args": {"as": form, "num_source": num_source, "size": size, "seed": seed, "fonts": fonts},
+        "args": {"as": form, "num_source": num_source, "size": size, "seed": seed, "fonts": fonts,
+                 "framing": framing},
         "fonts": [f.name for f in faces],
         "protocol": {
             "size": [size, size],
             "channels": "grayscale replicated to 3 channels (R = G = B)",
             "value_range": "uint8 0..255, white digit (255) on black (0); the loader maps it to [-1, 1]",
             "printed": {"domain": printed_domain, "count": num_source,
-                        "render": "random font and stroke width, glyph height 55-85% of the image, aspect 0.8-1.2, "
-                                  "rotation +-15 deg, shear +-0.25, random position inside the image, ink 0.75-1, "
-                                  "2x2 supersampling, light gaussian noise",
+                        "framing": framing,
+                        "render": ("random font and stroke width, aspect 0.8-1.2, rotation +-15 deg, shear +-0.25, "
+                                   + ("glyph height 55-85% of the image, random position inside the image"
+                                      if framing == "random" else
+                                      "the transformed glyph box scaled to 88-97% of the image height (or width, "
+                                      "whichever is longer), centred")
+                                   + ", ink 0.75-1, 2x2 supersampling, light gaussian noise"),
                         "split": "items with (index // 10) % 10 == 9 -> test (10%, balanced), rest train"},
             "handwritten": {"domain": hand_domain, "count": len(hand),
                             "source": "sklearn.datasets.load_digits (8x8, values 0..16), scaled to 0..255, "
@@ -252,7 +275,7 @@ def build_digits(out: str | Path, form: str = "labeled", num_source: int = 10000
     def fill(w: DatasetWriter) -> None:
         for i in progress(range(num_source), num_source, "printed digits", progress_bar):
             digit = i % 10
-            img = render_printed(faces, digit, np.random.default_rng([seed, i]), size)
+            img = render_printed(faces, digit, np.random.default_rng([seed, i]), size, framing)
             w.add(img, captions(digit, "printed"), item_labels(digit, "printed"), source_split(i),
                   id=f"printed-{i:06d}", domain=printed_domain)
         for j, (img, digit) in enumerate(zip(hand, hand_labels)):
@@ -275,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fonts", default="auto", help="auto: Pillow's bundled font, a seven-segment face and every "
                    "system .ttf/.otf; bundled: only the first two (same result on every machine); or comma-separated "
                    "font files")
+    p.add_argument("--framing", choices=list(FRAMINGS), default="random",
+                   help="printed digits: random (height 55-85%% of the image, anywhere in it) or normalized (scaled "
+                        "to the image height and centred, as the handwritten digits are) (default: random)")
     p.add_argument("--previews", type=int, default=32, help="number of images in the preview grid (0 = none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     return p
@@ -283,6 +309,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     a = parser().parse_args(argv)
     out = a.out or f"data/digits_{a.form}"
-    summary = build_digits(out, a.form, a.num_source, a.size, a.seed, a.fonts, a.overwrite, a.previews)
+    summary = build_digits(out, a.form, a.num_source, a.size, a.seed, a.fonts, a.overwrite, a.previews,
+                           framing=a.framing)
     print(describe(summary))
     return summary
