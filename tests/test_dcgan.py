@@ -138,6 +138,10 @@ def test_config_errors_are_clear():
         DCGANModelConfig(adam="sgd").check()
     with pytest.raises(ConfigError, match="model.mode_seeking must be >= 0"):
         DCGANModelConfig(mode_seeking=-1).check()
+    with pytest.raises(ConfigError, match="cls_hard_negatives is a share"):
+        DCGANModelConfig(cls_hard_negatives=2).check()
+    with pytest.raises(ConfigError, match="cls_hard_negatives needs GAN-CLS"):
+        DCGANModelConfig(cls=False, cls_hard_negatives=0.5).check()
     with pytest.raises(ConfigError, match="needs a text encoder"):
         DCGANGenerator(DCGANModelConfig(**TINY))
     with pytest.raises(ConfigError, match="unknown key 'model.ngff'"):
@@ -248,8 +252,9 @@ def test_objectives_from_the_catalogue_train(tiny_images, tmp_path, loss):
     from t2v.training import Trainer
 
     model = {"loss": loss, "cls": loss != "hinge", "int_weight": 0.0 if loss == "wgan" else 1.0,
-             "mode_seeking": 1.0 if loss == "hinge" else 0.0}
+             "mode_seeking": 1.0 if loss == "hinge" else 0.0, "cls_hard_negatives": 0.5 if loss == "wgan_gp" else 0.0}
     trainer = Trainer(_cfg(tiny_images, tmp_path, 2, model, sample_every=0))
+    assert trainer._load_pixels.__self__.hard_negatives == model["cls_hard_negatives"]  # the training dataset
     if loss == "wgan":
         assert isinstance(trainer.recipe.opts["D"].optimizer, torch.optim.RMSprop)
     trainer.fit()

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from t2v.data.format import BuiltDataset, DatasetWriter
 from t2v.data.loader import CaptionedDataset, collate, make_loader, normalize_pixels
-from t2v.errors import DatasetError
+from t2v.errors import ConfigError, DatasetError
 
 SHAPE = (3, 4, 5, 3)
 COLORS = ["red", "blue", "green"]
@@ -77,6 +77,58 @@ def test_mismatched_caption_has_other_labels(video_dir: Path) -> None:
         assert cap and owner[cap] != COLORS[k % 3]
     drawn = {c for c in batch["mismatched_caption"] if owner[c] != "red"}
     assert len(drawn) > 20  # draws spread over the other items, not one fixed partner
+
+
+def _grid_dataset(path: Path) -> Path:
+    """36 items over (place, action, facing) = 3 x 3 x 2 combos; captions name place and action, and only some
+    name the facing, so items that differ in facing alone share two caption texts."""
+    w = DatasetWriter(path, "image", (4, 4, 3), labels={"place": ["snow", "sea", "sand"],
+                                                        "action": ["golf", "jog", "swim"], "facing": ["left", "right"]})
+    for i in range(36):
+        place, action, facing = ["snow", "sea", "sand"][i % 3], ["golf", "jog", "swim"][i // 3 % 3], \
+            ["left", "right"][i // 9 % 2]
+        w.add(np.zeros((4, 4, 3), np.uint8), [f"{action} on {place}", f"a person: {action}, {place}",
+                                              f"{action} on {place} facing {facing}"],
+              {"place": place, "action": action, "facing": facing}, split="train")
+    w.close(num_previews=0)
+    return path
+
+
+def test_mismatched_caption_is_never_an_own_caption(tmp_path: Path) -> None:
+    ds = CaptionedDataset(_grid_dataset(tmp_path / "g"), mismatched=True)
+    ks = list(range(len(ds))) * 30
+    batch = ds.__getitems__(ks).batch
+    for k, cap in zip(ks, batch["mismatched_caption"]):
+        assert cap not in ds.ds.items[k]["captions"]
+
+
+def test_hard_negatives_differ_in_one_label(tmp_path: Path) -> None:
+    root = _grid_dataset(tmp_path / "g")
+    owner: dict[str, set] = {}
+    for it in BuiltDataset(root).items:
+        for c in it["captions"]:
+            owner.setdefault(c, set()).add(tuple(it["labels"].values()))
+    ks = list(range(36)) * 30
+
+    def label_distance(ds: CaptionedDataset) -> np.ndarray:
+        batch = ds.__getitems__(ks).batch
+        out = []
+        for k, cap in zip(ks, batch["mismatched_caption"]):
+            mine = tuple(ds.ds.items[k]["labels"].values())
+            assert cap not in ds.ds.items[k]["captions"]
+            out.append(min(sum(a != b for a, b in zip(mine, other)) for other in owner[cap]))
+        return np.array(out)
+
+    hard = label_distance(CaptionedDataset(root, mismatched=True, hard_negatives=1.0))
+    assert (hard == 1).all()  # every wrong caption is one label off (same place, other action, ...)
+    mixed = label_distance(CaptionedDataset(root, mismatched=True, hard_negatives=0.5))
+    plain = label_distance(CaptionedDataset(root, mismatched=True))
+    # one label off, by the nearest owner of the caption text (measured: random 0.42, half hard 0.71, all hard 1.0)
+    assert (plain == 1).mean() < 0.55 and (mixed == 1).mean() > (plain == 1).mean() + 0.15
+    with pytest.raises(ConfigError, match="hard_negatives"):
+        CaptionedDataset(root, hard_negatives=0.5)
+    with pytest.raises(ConfigError, match="in \\[0, 1\\]"):
+        CaptionedDataset(root, mismatched=True, hard_negatives=1.5)
 
 
 def test_mismatched_without_labels_uses_other_captions(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import torch
 from einops import rearrange
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 from .format import BuiltDataset
 
 
@@ -64,9 +64,13 @@ class CaptionedDataset(Dataset):
     Item: {"pixels": float32 [C,T,H,W] (video) or [C,H,W] (image), "caption": str (a random one of the
     item's captions, "" if it has none), "labels": int64 [n_labels] (-1 = missing), "index": int, and with
     `mismatched=True` "mismatched_caption": a caption of another item of the split whose labels differ (whose
-    captions differ, for datasets without labels)}. With `uint8=True`, "pixels" is the raw uint8 in the same
-    layout (a channels-first view); convert it with `normalize_pixels`. With `defer_pixels=True` an item carries
-    "pixel_rows" (its memmap row) instead of "pixels"; `load_pixels(batch)` puts the pixels in.
+    captions differ, for datasets without labels), never one of the item's own captions (items that differ only in
+    a label their captions do not state share caption texts)}. With `hard_negatives=p` (needs labels) a share p of
+    the mismatched captions comes from items that differ in exactly one label (same place, other action), so that
+    a matching-aware discriminator cannot reject wrong captions by their most visible attribute alone.
+    With `uint8=True`, "pixels" is the raw uint8 in the same layout (a channels-first view); convert it with
+    `normalize_pixels`. With `defer_pixels=True` an item carries "pixel_rows" (its memmap row) instead of
+    "pixels"; `load_pixels(batch)` puts the pixels in.
     Random choices come from a per-process generator seeded by (`seed`, the torch seed of the process or
     DataLoader worker), so they are reproducible under `torch.manual_seed` and differ between workers and epochs.
     """
@@ -78,12 +82,18 @@ class CaptionedDataset(Dataset):
         domain: str | None = None,
         mismatched: bool = False,
         seed: int = 0,
+        hard_negatives: float = 0.0,
         uint8: bool = False,
         defer_pixels: bool = False,
     ) -> None:
         self.ds = ds_or_dir if isinstance(ds_or_dir, BuiltDataset) else BuiltDataset(ds_or_dir)
         self.split, self.domain, self.mismatched, self.seed, self.uint8 = split, domain, mismatched, seed, uint8
         self.defer_pixels = defer_pixels
+        if not 0.0 <= hard_negatives <= 1.0:
+            raise ConfigError(f"hard_negatives is a share of the mismatched captions in [0, 1], got {hard_negatives}")
+        if hard_negatives and not mismatched:
+            raise ConfigError("hard_negatives needs mismatched captions (GAN-CLS)")
+        self.hard_negatives = hard_negatives
         self.idx = self.ds.indices(split, domain)
         if len(self.idx) == 0:
             raise DatasetError(
@@ -120,6 +130,16 @@ class CaptionedDataset(Dataset):
         if (len(self.group_order) - self.group_size[self.group]).min() == 0:
             raise DatasetError(f"{self.ds.path} split {self.split!r}: the captioned items all have the same labels, "
                                "so there is no mismatched caption to draw; set data.mismatched=false")
+        self.own_captions = [frozenset(c) for c in self.captions]
+        if self.hard_negatives:
+            if not self.ds.label_names:
+                raise DatasetError(f"{self.ds.path} has no labels, so no caption differs in exactly one of them; "
+                                   "hard negatives need a labelled dataset")
+            combos = np.array(list(ids), dtype=np.int64)  # [groups, labels], row g = label ids of group g
+            one_off = ((combos[:, None, :] != combos[None, :, :]).sum(-1) == 1) & (self.group_size > 0)[None, :]
+            self.near_count = one_off.sum(1)
+            self.near_start = np.concatenate([[0], np.cumsum(self.near_count)[:-1]])
+            self.near_flat = np.nonzero(one_off)[1]  # row-major: the neighbours of group 0, then of group 1, ...
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -145,7 +165,30 @@ class CaptionedDataset(Dataset):
     def _mismatched_positions(self, pos: np.ndarray) -> np.ndarray:
         start, size = self.group_start[self.group[pos]], self.group_size[self.group[pos]]
         r = (self.rng.random(len(pos)) * (len(self.group_order) - size)).astype(np.int64)
-        return self.group_order[np.where(r < start, r, r + size)]
+        out = self.group_order[np.where(r < start, r, r + size)]
+        if self.hard_negatives:
+            g = self.group[pos]
+            u, v, w = self.rng.random((3, len(pos)))
+            count = self.near_count[g]
+            hard = (u < self.hard_negatives) & (count > 0)
+            if hard.any():  # a uniform neighbour group (one label off), then a uniform captioned item of it
+                k = self.near_start[g] + np.minimum((v * count).astype(np.int64), np.maximum(count - 1, 0))
+                near = self.near_flat[k.clip(0, len(self.near_flat) - 1)]
+                member = self.group_start[near] + (w * self.group_size[near]).astype(np.int64)
+                out = np.where(hard, self.group_order[member.clip(0, len(self.group_order) - 1)], out)
+        return out
+
+    def _mismatched_captions(self, pos: np.ndarray) -> list[str]:
+        """A wrong caption per position; redrawn (a few times) where it is one of the item's own captions."""
+        wrong = self._pick_captions(self._mismatched_positions(pos))
+        for _ in range(8):
+            clash = [i for i, (p, c) in enumerate(zip(pos.tolist(), wrong)) if c in self.own_captions[p]]
+            if not clash:
+                break
+            redo = self._pick_captions(self._mismatched_positions(pos[clash]))
+            for i, c in zip(clash, redo):
+                wrong[i] = c
+        return wrong
 
     def _gather(self, rows: np.ndarray) -> torch.Tensor:
         """uint8 [B, C, (T,) H, W] (a channels-first view) of memmap `rows`: one gather."""
@@ -181,7 +224,7 @@ class CaptionedDataset(Dataset):
             "index": torch.from_numpy(self.idx[pos]),
         }
         if self.mismatched:
-            batch["mismatched_caption"] = self._pick_captions(self._mismatched_positions(pos))
+            batch["mismatched_caption"] = self._mismatched_captions(pos)
         return batch
 
     def __getitem__(self, k: int) -> dict[str, Any]:

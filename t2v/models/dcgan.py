@@ -33,6 +33,8 @@ class DCGANModelConfig:
     # objective (recipe side)
     loss: str = "non_saturating"  # any name of the t2v.losses catalogue
     cls: bool = True  # GAN-CLS: real image + mismatched caption is a third, "fake" input of D
+    cls_hard_negatives: float = 0.0  # share of GAN-CLS wrong captions from items one label off (same place, other
+    # action); Reed et al. draw them at random (0), and a random wrong caption mostly differs in the most visible label
     int_weight: float = 1.0  # GAN-INT: weight of the G term on interpolated captions (0 = off)
     int_beta: float = 0.5  # GAN-INT: interpolate beta * t1 + (1 - beta) * t2
     mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): weight of G's 1 / (|G(t,z1)-G(t,z2)| / |z1-z2|) term (0 = off)
@@ -53,6 +55,10 @@ class DCGANModelConfig:
         for key in ("int_weight", "mode_seeking"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(self, key)}")
+        if not 0.0 <= self.cls_hard_negatives <= 1.0:
+            raise ConfigError(f"model.cls_hard_negatives is a share in [0, 1], got {self.cls_hard_negatives}")
+        if self.cls_hard_negatives and not (self.cls and self.conditional):
+            raise ConfigError("model.cls_hard_negatives needs GAN-CLS (model.cls: true, model.conditional: true)")
         if self.d_text not in ("concat", "projection"):
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
         if self.adam not in ("fused", "foreach", "for-loop"):

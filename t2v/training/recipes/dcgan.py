@@ -51,7 +51,8 @@ class DCGANRecipe(Recipe):
             raise ConfigError(f"model expects {m.size}x{m.size} images but {path} holds {self.data.kind} items of "
                               f"shape {list(shape)}; {hint}")
         ds = CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=m.conditional and m.cls,
-                              seed=self.cfg.train.seed, defer_pixels=True)  # the trainer reads the pixels
+                              seed=self.cfg.train.seed, defer_pixels=True,  # the trainer reads the pixels
+                              hard_negatives=m.cls_hard_negatives if m.conditional and m.cls else 0.0)
         if m.conditional and not ds.num_captions.any():
             raise ConfigError(f"{path} has no captions; train a plain DCGAN with model.conditional=false")
         return ds
