@@ -82,9 +82,9 @@ class CaptionedDataset(Dataset):
         domain: str | None = None,
         mismatched: bool = False,
         seed: int = 0,
-        hard_negatives: float = 0.0,
         uint8: bool = False,
         defer_pixels: bool = False,
+        hard_negatives: float = 0.0,
     ) -> None:
         self.ds = ds_or_dir if isinstance(ds_or_dir, BuiltDataset) else BuiltDataset(ds_or_dir)
         self.split, self.domain, self.mismatched, self.seed, self.uint8 = split, domain, mismatched, seed, uint8
@@ -136,7 +136,10 @@ class CaptionedDataset(Dataset):
                 raise DatasetError(f"{self.ds.path} has no labels, so no caption differs in exactly one of them; "
                                    "hard negatives need a labelled dataset")
             combos = np.array(list(ids), dtype=np.int64)  # [groups, labels], row g = label ids of group g
-            one_off = ((combos[:, None, :] != combos[None, :, :]).sum(-1) == 1) & (self.group_size > 0)[None, :]
+            differ = np.zeros((len(combos), len(combos)), np.int16)  # label by label: no [groups, groups, labels]
+            for j in range(combos.shape[1]):
+                differ += combos[:, None, j] != combos[None, :, j]
+            one_off = (differ == 1) & (self.group_size > 0)[None, :]
             self.near_count = one_off.sum(1)
             self.near_start = np.concatenate([[0], np.cumsum(self.near_count)[:-1]])
             self.near_flat = np.nonzero(one_off)[1]  # row-major: the neighbours of group 0, then of group 1, ...
