@@ -175,10 +175,9 @@ class CaptionedDataset(Dataset):
             count = self.near_count[g]
             hard = (u < self.hard_negatives) & (count > 0)
             if hard.any():  # a uniform neighbour group (one label off), then a uniform captioned item of it
-                k = self.near_start[g] + np.minimum((v * count).astype(np.int64), np.maximum(count - 1, 0))
-                near = self.near_flat[k.clip(0, len(self.near_flat) - 1)]
-                member = self.group_start[near] + (w * self.group_size[near]).astype(np.int64)
-                out = np.where(hard, self.group_order[member.clip(0, len(self.group_order) - 1)], out)
+                g, v, w, count = g[hard], v[hard], w[hard], count[hard]
+                near = self.near_flat[self.near_start[g] + (v * count).astype(np.int64)]
+                out[hard] = self.group_order[self.group_start[near] + (w * self.group_size[near]).astype(np.int64)]
         return out
 
     def _mismatched_captions(self, pos: np.ndarray) -> list[str]:

@@ -28,6 +28,7 @@ FONT_DIRS = ["/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.local
 STROKES = (0, 1, 2)  # extra outline width (pixels at the 48 px render size)
 TARGET_TEST = 500
 FRAMINGS = ("random", "normalized")
+RANDOM_HEIGHT = (0.55, 0.85)  # random framing: glyph height as a fraction of the image height
 NORMALIZED_FILL = (0.88, 0.97)  # normalized framing: fraction of the image height the transformed glyph box spans
 
 
@@ -156,7 +157,7 @@ def render_printed(fonts: list[Font], digit: int, rng: np.random.Generator, size
     font = fonts[rng.integers(len(fonts))]
     glyph = font.glyphs[rng.integers(len(font.glyphs))][digit]
     gh, gw = glyph.shape
-    height = rng.uniform(0.55, 0.85) * size
+    height = rng.uniform(*RANDOM_HEIGHT) * size
     sy = height / gh
     sx = sy * rng.uniform(0.8, 1.2)
     angle, shear = np.deg2rad(rng.uniform(-15, 15)), rng.uniform(-0.25, 0.25)
@@ -168,7 +169,9 @@ def render_printed(fonts: list[Font], digit: int, rng: np.random.Generator, size
     room = np.maximum(size / 2 - extent, 0) * 0.9
     cx, cy = size / 2 + rng.uniform(-1, 1) * room[0], size / 2 + rng.uniform(-1, 1) * room[1]
     if framing == "normalized":
-        fill = NORMALIZED_FILL[0] + (height / size - 0.55) / 0.3 * (NORMALIZED_FILL[1] - NORMALIZED_FILL[0])
+        # the same draw, mapped linearly from the random framing's height range onto NORMALIZED_FILL
+        t = (height / size - RANDOM_HEIGHT[0]) / (RANDOM_HEIGHT[1] - RANDOM_HEIGHT[0])
+        fill = NORMALIZED_FILL[0] + t * (NORMALIZED_FILL[1] - NORMALIZED_FILL[0])
         k = fill * size / (2 * extent.max())  # the longer side of the transformed box spans `fill` of the image
         forward, inverse = forward * k, inverse / k
         cx = cy = size / 2

@@ -52,7 +52,7 @@ class DCGANRecipe(Recipe):
                               f"shape {list(shape)}; {hint}")
         ds = CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=m.conditional and m.cls,
                               seed=self.cfg.train.seed, defer_pixels=True,  # the trainer reads the pixels
-                              hard_negatives=m.cls_hard_negatives if m.conditional and m.cls else 0.0)
+                              hard_negatives=m.cls_hard_negatives)  # check() allows it with GAN-CLS only
         if m.conditional and not ds.num_captions.any():
             raise ConfigError(f"{path} has no captions; train a plain DCGAN with model.conditional=false")
         return ds
