@@ -281,6 +281,9 @@ def test_wrong_data_is_a_clear_error(tiny_video_dataset, tmp_path):
 
     with pytest.raises(ConfigError, match="datasets/frames.py"):
         Trainer(_cfg(tiny_video_dataset, tmp_path, 1))
+    # a bad model value is named by its config key before the data is read (not by the loader's argument name)
+    with pytest.raises(ConfigError, match="model.cls_hard_negatives needs GAN-CLS"):
+        Trainer(_cfg(tiny_video_dataset, tmp_path, 1, {"cls": False, "cls_hard_negatives": 0.5}))
 
 
 def test_g_step_adds_no_gradient_to_d(tiny_images, tmp_path):

@@ -42,6 +42,7 @@ class DCGANRecipe(Recipe):
 
     def build_dataset(self) -> torch.utils.data.Dataset:
         m = self.cfg.model
+        m.check()  # before the data: a bad model.* value is reported by its config key, not by the loader
         path = ensure_dataset(self.cfg.data, self.accelerator)
         self.data = BuiltDataset(path)
         shape = tuple(self.data.meta["item_shape"])
