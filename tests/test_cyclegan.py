@@ -170,21 +170,24 @@ def test_step_matches_reference_optimize_parameters(unpaired, tmp_path):
     assert set(logs) >= {"adv", "cycle", "identity", "loss_D_A", "loss_D_B", "loss_g", "loss_d", "lr"}
 
 
-def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path):
-    """A run resumed from step 2 ends bit-identical to the uninterrupted run (an empty pool would not)."""
+@pytest.mark.parametrize("semantic", [0.0, 1.0])
+def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, semantic):
+    """A run resumed from step 2 ends bit-identical to the uninterrupted run (an empty pool would not); with the
+    semantic loss the checkpoint also holds the frozen classifier."""
     import shutil
 
     from safetensors.torch import load_file
 
     from t2v.training import Trainer
 
-    first = Trainer(cyclegan_cfg(unpaired, tmp_path / "a", 6))  # 5 batches per epoch: crosses an epoch
+    cfg = lambda out: cyclegan_cfg(unpaired, out, 6, semantic_weight=semantic, semantic_steps=5)  # noqa: E731
+    first = Trainer(cfg(tmp_path / "a"))  # 5 batches per epoch: crosses an epoch
     first.fit()
     assert first.recipe.dataset.epoch == 1  # accelerate forwards the trainer's set_epoch to the dataset
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     for step in (4, 6):
         shutil.rmtree(tmp_path / f"b/checkpoints/step_{step:08d}")
-    t = Trainer(cyclegan_cfg(unpaired, tmp_path / "b", 6), resume="latest")
+    t = Trainer(cfg(tmp_path / "b"), resume="latest")
     assert t.resume_from.name == "step_00000002"
     t.fit()
     ckpt_a, ckpt_b = tmp_path / "a/checkpoints/step_00000006", tmp_path / "b/checkpoints/step_00000006"
@@ -199,8 +202,48 @@ def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path):
     pool = torch.load(ckpt_a / "custom_checkpoint_0.pkl", weights_only=False)["images"]
     assert pool.shape == (3, 3, 16, 16)  # pool_size 3, full after 2 batches of 2
     assert (tmp_path / "a/samples/step_00000002.png").is_file()
+    if semantic:
+        f = torch.load(ckpt_a / "custom_checkpoint_2.pkl", weights_only=False)
+        assert _same(f, first.recipe.semantic.state_dict())
     lr = [json.loads(x)["lr"] for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
     assert lr == pytest.approx([2e-4] * 4 + [4e-4 / 3, 2e-4 / 3])  # constant, then linear decay over the second half
+
+
+def test_semantic_loss_trains_a_frozen_classifier_of_domain_a(unpaired, tmp_path, capsys):
+    """CyCADA's term: f learns A's labels before the first step, is frozen, leaves the nets' initialisation alone,
+    and its loss reaches both generators only."""
+    torch.manual_seed(0)
+    plain = _recipe(cyclegan_cfg(unpaired, tmp_path, 4))
+    torch.manual_seed(0)
+    r = _recipe(cyclegan_cfg(unpaired, tmp_path, 4, semantic_weight=1.0, semantic_steps=40, semantic_lr=3e-3))
+    assert "semantic classifier f (digit of domain=A): 100.0% on 2 test images" in capsys.readouterr().out
+    for name, net in plain.nets.items():
+        assert all(torch.equal(p, q) for p, q in zip(net.parameters(), r.nets[name].parameters())), name
+    f = r.semantic
+    assert not f.training and not any(p.requires_grad for p in f.parameters())
+    ds = BuiltDataset(unpaired)
+    idx = select_items(ds, "domain=A", "train")
+    x = torch.from_numpy(np.asarray(ds.pixels[idx])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    y = torch.from_numpy(ds.all_label_ids[idx, 0])
+    assert (f(x).argmax(1) == y).float().mean() == 1.0  # the square's side, learnt from A's labels
+    before = {k: copy.deepcopy(v.state_dict()) for k, v in r.nets.items()}
+    f_before = copy.deepcopy(f.state_dict())
+    logs = r.train_step({"A": x[:2], "B": x[:2].neg()}, 0)
+    assert logs["semantic"] > 0
+    assert _same(f.state_dict(), f_before)
+    assert all(not _same(r.nets[k].state_dict(), before[k]) for k in r.nets)
+
+
+def test_semantic_loss_config_errors(unpaired, tmp_path):
+    with pytest.raises(ConfigError, match="model.semantic_label 'place' is not a label of .*digit"):
+        _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_label="place"))
+    with pytest.raises(ConfigError, match="needs generator.in_channels == out_channels"):
+        cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, lambda_identity=0,
+                     generator={"ngf": 4, "n_blocks": 1, "out_channels": 1}).model.check()
+    with pytest.raises(ConfigError, match="semantic_weight must be >= 0"):
+        cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=-1.0).model.check()
+    with pytest.raises(ConfigError, match="classifier reads the 12x12 training images; model.size 12"):
+        _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, crop_size=12))
 
 
 def _same(a, b) -> bool:
@@ -234,7 +277,10 @@ def test_pipeline_translates_images_and_clips(exported):
     out = pipe.translate(clip, "AtoB")
     assert out.shape == clip.shape and out.dtype == np.uint8
     frames = np.stack([pipe.translate(f, "AtoB") for f in clip])
-    assert np.array_equal(frames, out)  # a clip is translated frame by frame
+    # a clip is translated frame by frame: batched and one-frame convolutions sum in different orders, so a value
+    # on a rounding boundary may land one level apart (seen: 1 of 5,940 values)
+    diff = np.abs(frames.astype(int) - out)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
     assert not np.array_equal(pipe.translate(clip, "BtoA"), out)
     with pytest.raises(T2VError, match="direction must be AtoB or BtoA"):
         pipe.translate(clip, "up")

@@ -203,17 +203,29 @@ class CycleGANModelConfig:
     channels_last: bool = True  # NHWC activations (faster convolutions on CPU)
     adam: str = "foreach"  # Adam implementation: foreach | fused | single_tensor
     preview_images: int = 4  # per domain, in the preview grid
+    # CyCADA's semantic consistency (Hoffman et al. 2018), an addition to Zhu et al.'s objective (0 = off): a LeNet
+    # classifier f of domain A's `semantic_label` is trained first (A's labels only) and frozen; the generators then
+    # also pay CE(f(G_AB(a)), argmax f(a)) + CE(f(G_BA(b)), argmax f(b)), so a translation keeps what f reads
+    semantic_weight: float = 0.0
+    semantic_label: str = "digit"
+    semantic_steps: int = 1000  # classifier training steps (Adam, batches of 64 augmented training images of A)
+    semantic_lr: float = 1e-3
 
     def check(self) -> None:
         self.generator.check()
         self.discriminator.check()
         if self.generator.in_channels != self.generator.out_channels and self.lambda_identity > 0:
             raise ConfigError("the identity loss needs generator.in_channels == out_channels; set lambda_identity: 0")
+        if self.generator.in_channels != self.generator.out_channels and self.semantic_weight > 0:
+            raise ConfigError("the semantic loss reads both domains with one classifier: it needs "
+                              "generator.in_channels == out_channels; set semantic_weight: 0")
         if self.adam not in ("foreach", "fused", "single_tensor"):
             raise ConfigError(f"model.adam must be foreach, fused or single_tensor, got {self.adam!r}")
         if not 0.0 <= self.lr_decay_start <= 1.0:
             raise ConfigError(f"model.lr_decay_start is a fraction of train.max_steps in [0, 1], got {self.lr_decay_start}")
         if self.pool_size < 0 or self.load_size < 0 or self.crop_size < 0:
             raise ConfigError("model.pool_size, load_size and crop_size must be >= 0")
+        if self.semantic_weight < 0 or self.semantic_steps < 1 or self.semantic_lr <= 0:
+            raise ConfigError("model.semantic_weight must be >= 0, semantic_steps >= 1 and semantic_lr > 0")
         if self.crop_size % 4 or self.load_size and self.crop_size > self.load_size:
             raise ConfigError("model.crop_size must be a multiple of 4 and at most load_size")

@@ -6,6 +6,11 @@ from the history pools. Instance norm is per-sample, so images that pass through
 and real B through G_AB: translation + identity; real and pooled fake through D) with unchanged results.
 Learning rate: constant, then linear decay to zero from `lr_decay_start` of the run. The pools are registered with
 accelerate, so checkpoints carry them and a resumed run continues with the same pools and optimiser moments.
+
+With `model.semantic_weight > 0` the generators also pay CyCADA's semantic consistency loss (Hoffman et al. 2018):
+a LeNet f is trained on domain A's labels before the first step (its own seeded draws, so a resumed run rebuilds the
+same f; the checkpoint holds it too) and frozen; a translation must keep f's reading of its input,
+CE(f(G_AB(a)), argmax f(a)) + CE(f(G_BA(b)), argmax f(b)). Domain B's labels are never used.
 """
 from __future__ import annotations
 
@@ -15,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from ...data.domains import UnpairedDataset
+from ...data.domains import UnpairedDataset, _DomainImages, select_items
 from ...data.format import BuiltDataset
 from ...errors import ConfigError
 from ...losses import get_adversarial_loss
+from ...models.adda import ADDAModelConfig, LeNetEncoder
 from ...models.cyclegan import CycleGANModelConfig, ImagePool, PatchDiscriminator, ResnetGenerator
 from ..data import ensure_dataset
 from ..recipe import Recipe
@@ -73,6 +80,74 @@ class CycleGANRecipe(Recipe):
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(opt, factor) for k, opt in self.opts.items()}
         self.pools = {"A": ImagePool(m.pool_size), "B": ImagePool(m.pool_size)}  # fakes of A (from G_BA), of B
         self.accelerator.register_for_checkpointing(self.pools["A"], self.pools["B"])
+        self.semantic = self._semantic_classifier() if m.semantic_weight > 0 else None
+        if self.semantic is not None:
+            self.accelerator.register_for_checkpointing(self.semantic)
+
+    def _semantic_classifier(self) -> nn.Module:
+        """CyCADA's f: a LeNet (ADDA's encoder + a linear layer) trained on augmented training images of domain A and
+        their `semantic_label`, then frozen. Accuracy on A's val / test images is printed."""
+        m, seed = self.cfg.model, self.cfg.train.seed
+        if m.semantic_label not in self.data.label_names:
+            raise ConfigError(f"model.semantic_label {m.semantic_label!r} is not a label of {self.data.path} "
+                              f"({', '.join(self.data.label_names) or 'it has none'})")
+        col = self.data.label_names.index(m.semantic_label)
+        images = self.dataset.a
+        # positions (item x frame) of A's training images that have a label
+        known = np.flatnonzero(np.repeat(self.data.all_label_ids[images.items, col], images.frames) >= 0)
+        if len(known) == 0:
+            raise ConfigError(f"no training item of {m.domain_a} has a {m.semantic_label!r} label")
+        rng = np.random.default_rng((seed, 5381))
+        side = self.dataset.image(images, 0, rng).shape[-1]
+        lenet = ADDAModelConfig(in_channels=m.generator.in_channels, size=side,
+                                num_classes=len(self.data.label_vocab(m.semantic_label)))
+        try:
+            lenet.check()
+        except ConfigError as e:
+            raise ConfigError(f"model.semantic_weight: the classifier reads the {side}x{side} training images; "
+                              f"{e}") from None
+        with torch.random.fork_rng(devices=[]):  # f must not move the random stream the run's nets were built from
+            torch.manual_seed(seed)
+            f = nn.Sequential(LeNetEncoder(lenet), nn.Linear(lenet.feature_dim, lenet.num_classes))
+        device = self.accelerator.device
+        f.to(device)
+        opt = torch.optim.Adam(f.parameters(), lr=m.semantic_lr)
+
+        def labels_of(images: _DomainImages) -> np.ndarray:
+            return self.data.all_label_ids[images.items, col]
+
+        def batch(positions: np.ndarray, images: _DomainImages) -> tuple[torch.Tensor, torch.Tensor]:
+            x = torch.stack([self.dataset.image(images, int(p), rng) for p in positions]).to(device)
+            return x, torch.from_numpy(labels_of(images)[positions // images.frames]).to(device)
+
+        for _ in range(m.semantic_steps):
+            x, y = batch(rng.choice(known, 64), images)
+            loss = F.cross_entropy(f(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        f.eval().requires_grad_(False)
+        self._report_semantic(f, batch, labels_of)
+        return f
+
+    def _report_semantic(self, f: nn.Module, batch, labels_of) -> None:
+        """Print f's accuracy on up to 1,000 labelled images of domain A from the first of val / test it has."""
+        m = self.cfg.model
+        split = next((s for s in ("val", "test") if len(select_items(self.data, m.domain_a, s))), None)
+        if split is None:
+            return
+        images = _DomainImages(self.data, m.domain_a, split)
+        known = np.flatnonzero(np.repeat(labels_of(images), images.frames) >= 0)
+        if len(known) > 1000:
+            known = known[np.linspace(0, len(known) - 1, 1000).round().astype(int)]
+        hits = 0
+        with torch.no_grad():
+            for chunk in np.array_split(known, max(1, len(known) // 250)):
+                x, y = batch(chunk, images)
+                hits += int((f(x).argmax(1) == y).sum())
+        if len(known):
+            self.accelerator.print(f"semantic classifier f ({m.semantic_label} of {m.domain_a}): "
+                                   f"{hits / len(known):.1%} on {len(known)} {split} images")
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         m = self.cfg.model
@@ -94,6 +169,13 @@ class CycleGANRecipe(Recipe):
         cycle = F.l1_loss(rec_a, real_a) + F.l1_loss(rec_b, real_b)
         loss_g = m.adv_weight * adv + m.lambda_cycle * cycle
         logs = {"adv": adv.detach(), "cycle": cycle.detach()}
+        if self.semantic is not None:  # f is frozen; its gradient reaches the generators only
+            f = self.semantic
+            with torch.no_grad():
+                read_a, read_b = f(torch.cat([real_a, real_b])).argmax(1).split(n)
+            sem = F.cross_entropy(f(fake_b), read_a) + F.cross_entropy(f(fake_a), read_b)
+            loss_g = loss_g + m.semantic_weight * sem
+            logs["semantic"] = sem.detach()
         if identity:
             idt = F.l1_loss(out_b[n:], real_b) + F.l1_loss(out_a[n:], real_a)
             loss_g = loss_g + m.lambda_cycle * m.lambda_identity * idt
@@ -116,7 +198,6 @@ class CycleGANRecipe(Recipe):
     # --- preview / export ---------------------------------------------------------------------------------------
     def _preview_images(self, which: str) -> np.ndarray:
         """uint8 [k, H, W, 3]: evenly spaced images of a domain (from a non-training split when there is one)."""
-        from ...data.domains import select_items
 
         selector = self.cfg.model.domain_a if which == "A" else self.cfg.model.domain_b
         splits = [s for s in ("val", "test", self.cfg.data.split) if len(select_items(self.data, selector, s))]
