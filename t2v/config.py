@@ -18,11 +18,12 @@ from .errors import ConfigError
 
 @dataclass
 class TextConfig:
-    """Text encoder: `lstm` (trained with the model), `transformer` (BERT-style, from scratch) or `pretrained`."""
+    """Text encoder: `lstm` (trained with the model), `bow` (bag of learned word embeddings, no context),
+    `transformer` (BERT-style, from scratch) or `pretrained`."""
 
     encoder: str = "lstm"
     dim: int = 128  # sentence / word feature size D that the models see
-    embed_dim: int = 128  # word embedding size (lstm, transformer)
+    embed_dim: int = 128  # word embedding size (lstm, bow, transformer)
     layers: int = 1
     heads: int = 4  # transformer attention heads
     max_length: int = 24  # tokens incl. BOS/EOS

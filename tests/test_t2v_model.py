@@ -42,6 +42,25 @@ def test_generator_shapes_and_gradients(two_stream, prior):
     assert not dead
 
 
+@pytest.mark.parametrize("encoder", ["lstm", "bow"])
+def test_word_attention_generator_uses_the_words(encoder):
+    """With model.word_attention the gist decoder and video generator read per-word features: every attention layer
+    and the encoder's word projection get gradients; attention layers follow every up-block of the gist decoder
+    and on the fused code and both 3-D up-blocks of the video generator."""
+    tc = TextConfig(encoder=encoder, dim=16, embed_dim=16)
+    proc = build_text_processor(tc, CAPS)
+    G = T2VGenerator(small(word_attention=True, prior="text", size=32), build_text_encoder(tc, proc))
+    assert list(G.gist.attend) == ["0", "1"] and len(G.video.attend) == 3  # gist: 8x8, 16x16 (32 = the output)
+    ids, mask = proc(CAPS)
+    out = G(ids, mask, first_frame=torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert out["video"].shape == out["post_video"].shape == (2, 3, 8, 32, 32)
+    (out["video"].mean() + out["post_video"].mean() + out["gist"].mean()).backward()
+    dead = [n for n, p in G.named_parameters() if p.grad is None]
+    assert not dead
+    plain = T2VGenerator(small(size=32), build_text_encoder(tc, proc))
+    assert not any("attend" in k for k in plain.state_dict())  # the option off leaves the weights as before
+
+
 def test_sampling_uses_only_text_and_is_deterministic_given_noise():
     tc, proc = text()
     G = T2VGenerator(small(), build_text_encoder(tc, proc)).eval()

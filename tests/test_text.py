@@ -128,7 +128,7 @@ def check_features(enc, proc, dim: int) -> None:
     torch.testing.assert_close(feats.words[0, :n], alone.words[0], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("encoder", ["lstm", "transformer"])
+@pytest.mark.parametrize("encoder", ["lstm", "bow", "transformer"])
 def test_trained_encoders_shapes_padding_and_gradients(encoder: str) -> None:
     torch.manual_seed(0)
     cfg = small_cfg(encoder, layers=2)
@@ -140,7 +140,7 @@ def test_trained_encoders_shapes_padding_and_gradients(encoder: str) -> None:
     (feats.sentence.sum() + feats.words.sum()).backward()
     missing = [name for name, p in enc.named_parameters() if p.grad is None]
     assert not missing, f"no gradient reached {missing}"
-    embedding = next(enc.parameters())  # the word embedding table comes first in both encoders
+    embedding = next(enc.parameters())  # the word embedding table comes first in every encoder
     assert embedding.shape[0] == proc.vocab_size and embedding.grad.abs().sum() > 0
 
 
@@ -305,3 +305,21 @@ def test_minilm_sentence_similarity() -> None:
 def test_import_does_not_load_transformers() -> None:
     code = "import sys, t2v.text; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_bag_of_words_features_ignore_order_and_context() -> None:
+    """bow: a word's features are the same in every caption, and the sentence vector is linear in the word counts,
+    so it holds the analogy s(golf, snow) = s(golf, grass) + s(jog, snow) - s(jog, grass) exactly."""
+    torch.manual_seed(0)
+    cfg = small_cfg("bow")
+    proc = build_text_processor(cfg, ["play golf on snow", "jog on grass", "play golf on grass", "jog on snow"])
+    enc = build_text_encoder(cfg, proc).eval()
+    f = enc(*proc(["play golf on snow", "snow on golf play", "jog on snow"]))
+    torch.testing.assert_close(f.sentence[0], f.sentence[1])
+    torch.testing.assert_close(f.words[0, 4], f.words[2, 3])  # "snow" (after BOS) reads the same in both captions
+    s = enc(*proc(["play golf on grass", "jog on snow", "jog on grass"])).sentence
+    # mean pooling over BOS w1 w2 w3 EOS: lengths differ, so compare the un-normalised sums of embeddings
+    sums = lambda caps: (lambda ids, m: (enc.embed(ids) * m.unsqueeze(-1)).sum(1))(*proc(caps))  # noqa: E731
+    a = sums(["play golf on snow", "play golf on grass", "jog on snow", "jog on grass"])
+    torch.testing.assert_close(a[0], a[1] + a[2] - a[3])
+    assert s.shape == (3, cfg.dim)

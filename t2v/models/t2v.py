@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
-from ..nn import Text2Filter, conv2d_block, conv3d_block, up2d_block, up3d_block
+from ..nn import Text2Filter, WordAttention, conv2d_block, conv3d_block, up2d_block, up3d_block
+from ..text import TextFeatures
 
 
 @dataclass
@@ -28,6 +29,7 @@ class T2VModelConfig:
     factorized: bool = False  # 2D+1D (spatial then temporal) convs: fewer FLOPs, but slower than 3-D on CPU
     two_stream: bool = True  # VGAN: static background (the gist) + moving foreground and mask
     prior: str = "standard"  # standard: KL to N(0, I); text: KL to a learned p(z | text)
+    word_attention: bool = False  # gist decoder and video generator maps also attend over the caption's words
     # objective and weights (recipe side)
     loss: str = "hinge"
     gp_weight: float = 10.0  # used by wgan_gp
@@ -85,6 +87,10 @@ class GistCVAE(nn.Module):
             nn.ConvTranspose2d(rev[-1], 3, 4, 2, 1),
             nn.Tanh(),
         )
+        # word attention after every up-block (8x8 and finer), keyed by its index in `decoder`
+        self.attend = nn.ModuleDict(
+            {str(i): WordAttention(b, text_dim) for i, b in enumerate(rev[1:])} if cfg.word_attention else {}
+        )
 
     def encode(self, frame: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = rearrange(self.encoder(frame), "b c h w -> b (c h w)")
@@ -96,9 +102,13 @@ class GistCVAE(nn.Module):
             return zeros, zeros
         return self.prior(sentence).chunk(2, 1)
 
-    def decode(self, z: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, sentence: torch.Tensor, text: TextFeatures | None = None) -> torch.Tensor:
         h = rearrange(self.dec_in(torch.cat([z, sentence], 1)), "b (c h w) -> b c h w", h=4, w=4)
-        return self.decoder(h)
+        for i, layer in enumerate(self.decoder):
+            h = layer(h)
+            if str(i) in self.attend:
+                h = self.attend[str(i)](h, text.words, text.mask)
+        return h
 
 
 class VideoGenerator(nn.Module):
@@ -120,6 +130,10 @@ class VideoGenerator(nn.Module):
         )
         f, out_ch = cfg.factorized, 4 if cfg.two_stream else 3
         self.up = nn.Sequential(up3d_block(top, 2 * c, factorized=f), up3d_block(2 * c, c, factorized=f))
+        # word attention on the fused 2-D code and after each 3-D up-block
+        self.attend = nn.ModuleList(
+            [WordAttention(w, text_dim) for w in (top, 2 * c, c)] if cfg.word_attention else []
+        )
         if f:
             self.out = nn.Sequential(
                 nn.ConvTranspose3d(c, c // 2, (1, 4, 4), (1, 2, 2), (0, 1, 1), bias=False),
@@ -131,13 +145,19 @@ class VideoGenerator(nn.Module):
             self.out = nn.ConvTranspose3d(c, out_ch, 4, 2, 1)
 
     def forward(
-        self, gist: torch.Tensor, sentence: torch.Tensor, noise: torch.Tensor
+        self, gist: torch.Tensor, sentence: torch.Tensor, noise: torch.Tensor, text: TextFeatures | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         g = self.gist_encoder(gist)
         filtered = F.leaky_relu(self.text2filter(self.reduce(g), sentence), 0.2)
         code = repeat(self.code(torch.cat([noise, sentence], 1)), "b c -> b c h w", h=g.shape[2], w=g.shape[3])
         h = self.fuse(torch.cat([g, filtered, code], 1))
-        h = self.out(self.up(self.unfold_time(h.unsqueeze(2))))
+        if not self.attend:
+            h = self.out(self.up(self.unfold_time(h.unsqueeze(2))))
+        else:
+            h = self.unfold_time(self.attend[0](h, text.words, text.mask).unsqueeze(2))
+            for up, attend in zip(self.up, self.attend[1:]):
+                h = attend(up(h), text.words, text.mask)
+            h = self.out(h)
         if not self.two_stream:
             return torch.tanh(h), None
         fg, mask = torch.tanh(h[:, :3]), torch.sigmoid(h[:, 3:])
@@ -173,7 +193,8 @@ class T2VGenerator(nn.Module):
 
         eps [B, z_dim] and noise [B, noise_dim] are the prior branch's random inputs (drawn when not given).
         """
-        s = self.sentence(ids, mask)
+        text = self.text_encoder(ids, mask)
+        s = text.sentence
         b, dev = s.shape[0], s.device
         eps = torch.randn(b, self.cfg.z_dim, device=dev) if eps is None else eps
         noise = torch.randn(b, self.cfg.noise_dim, device=dev) if noise is None else noise
@@ -184,10 +205,11 @@ class T2VGenerator(nn.Module):
             mu, logvar = self.gist.encode(first_frame, s)
             z_post = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
             z, cond = torch.cat([z, z_post]), torch.cat([s, s])
+            text = TextFeatures(*(torch.cat([t, t]) for t in text))
             noise = torch.cat([noise, torch.randn_like(noise)])
             out.update(mu=mu, logvar=logvar)
-        gist = self.gist.decode(z, cond)
-        video, fg_mask = self.video(gist, cond, noise)
+        gist = self.gist.decode(z, cond, text)
+        video, fg_mask = self.video(gist, cond, noise, text)
         parts = {"gist": gist, "video": video} | ({"mask": fg_mask} if fg_mask is not None else {})
         for name, value in parts.items():
             out[name] = value[:b]

@@ -1,4 +1,5 @@
 """Shared building blocks."""
+from .attention import WordAttention
 from .blocks import DynamicConv, Text2Filter, conv2d_block, conv3d_block, up2d_block, up3d_block
 
-__all__ = ["DynamicConv", "Text2Filter", "conv2d_block", "conv3d_block", "up2d_block", "up3d_block"]
+__all__ = ["DynamicConv", "Text2Filter", "WordAttention", "conv2d_block", "conv3d_block", "up2d_block", "up3d_block"]

@@ -1,5 +1,6 @@
 """Text side: tokenizers (saved with the model) and the lstm / transformer / pretrained encoders."""
 from .encoders import (
+    BagOfWordsTextEncoder,
     LSTMTextEncoder,
     TextEncoder,
     TextFeatures,
@@ -16,6 +17,7 @@ from .tokenizer import (
 )
 
 __all__ = [
+    "BagOfWordsTextEncoder",
     "LSTMTextEncoder",
     "TextEncoder",
     "TextFeatures",

@@ -90,6 +90,24 @@ class LSTMTextEncoder(TextEncoder):
         return TextFeatures(self.sentence_proj(self.drop(final)), words, mask)
 
 
+class BagOfWordsTextEncoder(TextEncoder):
+    """Learned word embeddings read without context: words are the embeddings projected to D, the sentence is their
+    masked mean projected to D. Word order is ignored, so a sentence vector is a sum of word parts and a word's
+    features are the same in every caption (what word attention needs to reuse them in an unseen combination)."""
+
+    def __init__(self, processor: TextProcessor, dim: int, embed_dim: int, dropout: float) -> None:
+        super().__init__(dim, processor)
+        self.embed = nn.Embedding(processor.vocab_size, embed_dim, padding_idx=processor.pad_id)
+        self.drop = nn.Dropout(dropout)
+        self.word_proj = nn.Linear(embed_dim, dim)
+        self.sentence_proj = nn.Linear(embed_dim, dim)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
+        e = self.drop(self.embed(ids))
+        words = self.word_proj(e) * mask.unsqueeze(-1).to(e.dtype)
+        return TextFeatures(self.sentence_proj(masked_mean(e, mask)), words, mask)
+
+
 class TransformerTextEncoder(TextEncoder):
     """BERT encoder (from `transformers`, built from a BertConfig) trained from scratch on our word vocabulary.
 
@@ -148,6 +166,8 @@ def build_text_encoder(
         raise ConfigError(f"text.dropout={cfg.dropout} must be in [0, 1)")
     if cfg.encoder == "lstm":
         return LSTMTextEncoder(proc, cfg.dim, cfg.embed_dim, cfg.layers, cfg.dropout)
+    if cfg.encoder == "bow":
+        return BagOfWordsTextEncoder(proc, cfg.dim, cfg.embed_dim, cfg.dropout)
     if cfg.encoder == "transformer":
         max_length = max(cfg.max_length, proc.max_length)
         return TransformerTextEncoder(proc, cfg.dim, cfg.embed_dim, cfg.layers, cfg.heads, max_length, cfg.dropout)

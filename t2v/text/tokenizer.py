@@ -13,7 +13,7 @@ from ..config import TextConfig
 from ..errors import CheckpointError, ConfigError, T2VError
 
 TOKENIZER_FILE = "tokenizer.json"
-ENCODERS = ("lstm", "transformer", "pretrained")
+ENCODERS = ("lstm", "bow", "transformer", "pretrained")
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(SPECIALS))
 _WORD_RE = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
