@@ -158,6 +158,25 @@ def _set_path(tree: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _yaml_load(text: str) -> Any:
+    """yaml.safe_load, except that only true / false are booleans (YAML 1.2): YAML 1.1 also reads yes / no / on /
+    off as booleans, which made `train.mixed_precision: no` (accelerate's own spelling) the boolean False."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    return yaml.load(text, Loader=Loader)
+
+
 def parse_overrides(items: list[str]) -> dict:
     """`["train.max_steps=10", "text.encoder=lstm"]` -> nested dict; values are parsed as YAML scalars."""
     import yaml
@@ -168,7 +187,7 @@ def parse_overrides(items: list[str]) -> dict:
             raise ConfigError(f"override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = _yaml_load(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
         _set_path(tree, key.strip(), value)
@@ -189,7 +208,7 @@ def read_yaml(path: str | Path) -> dict:
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} not found")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = _yaml_load(p.read_text()) or {}
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         raise ConfigError(f"{p}: not valid YAML" + (f" (line {line + 1})" if line is not None else "")) from None

@@ -30,6 +30,20 @@ def test_overrides_parse_yaml_scalars(tmp_path):
     assert t2v.model.lr_g == 5e-5 and t2v.model.kl_weight == 0.01
 
 
+def test_only_true_and_false_are_booleans(tmp_path):
+    """YAML 1.1 reads no / yes / on / off as booleans: `--mixed-precision no` (train.py appends
+    train.mixed_precision=no) used to fail with "False is not a str". Overrides and files read them as words."""
+    p = tmp_path / "c.yaml"
+    p.write_text("recipe: t2v\ntrain:\n  mixed_precision: no\nmodel:\n  two_stream: False\n")
+    cfg = load_config(p)
+    assert cfg.train.mixed_precision == "no" and cfg.model.two_stream is False
+    cfg = load_config(p, ["train.mixed_precision=bf16", "model.two_stream=true", "data.builder=off"])
+    assert cfg.train.mixed_precision == "bf16" and cfg.model.two_stream is True and cfg.data.builder == "off"
+    assert load_config(p, ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="model.two_stream: 'yes' is not a bool"):
+        load_config(p, ["model.two_stream=yes"])
+
+
 def test_unknown_key_names_valid_keys():
     with pytest.raises(ConfigError) as e:
         build_config({"train": {"max_stepz": 3}})

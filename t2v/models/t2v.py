@@ -177,9 +177,6 @@ class T2VGenerator(nn.Module):
         self.gist = GistCVAE(cfg, d)
         self.video = VideoGenerator(cfg, d)
 
-    def sentence(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.text_encoder(ids, mask).sentence
-
     def latent_shapes(self) -> dict[str, tuple[int, ...]]:
         """The random inputs of one clip sampled from the text prior (see forward)."""
         return {"eps": (self.cfg.z_dim,), "noise": (self.cfg.noise_dim,)}
