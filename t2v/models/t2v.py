@@ -34,6 +34,7 @@ class T2VModelConfig:
     loss: str = "hinge"
     gp_weight: float = 10.0  # used by wgan_gp
     r1_gamma: float = 0.0
+    r1_every: int = 1  # lazy R1 (Karras et al. 2020): the penalty every k D steps, weighted k x gamma
     kl_weight: float = 0.2
     kl_warmup: int = 300  # steps of linear KL annealing
     gist_weight: float = 10.0  # L1 reconstruction of the first frame by the gist decoder
@@ -61,6 +62,8 @@ class T2VModelConfig:
             raise ConfigError(f"model.disc_norm must be none or spectral, got {self.disc_norm!r}")
         if self.prior not in ("standard", "text"):
             raise ConfigError(f"model.prior must be standard or text, got {self.prior!r}")
+        if self.r1_every < 1:
+            raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
 
 
 def _mlp(din: int, dout: int, hidden: int = 256) -> nn.Sequential:

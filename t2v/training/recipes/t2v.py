@@ -73,7 +73,8 @@ class T2VRecipe(Recipe):
         fake = out["video"]
 
         # --- discriminator: real+matched -> real; fake+matched and real+mismatched -> fake
-        real_in = real.detach().requires_grad_(m.r1_gamma > 0)
+        r1_step = m.r1_gamma > 0 and step % m.r1_every == 0
+        real_in = real.detach().requires_grad_(r1_step)
         d_real = D(real_in, ids, mask)
         d_fake = D(fake.detach(), ids, mask)
         d_mis = D(real, mis_ids, mis_mask)
@@ -84,9 +85,9 @@ class T2VRecipe(Recipe):
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + self.loss.gp_weight * gp
             logs["gp"] = gp.detach()
-        if m.r1_gamma > 0:
+        if r1_step:
             r1 = r1_penalty(d_real, real_in)
-            loss_d = loss_d + m.r1_gamma * r1
+            loss_d = loss_d + m.r1_gamma * m.r1_every * r1
             logs["r1"] = r1.detach()
         self.update("D", loss_d, self.loss.weight_clip)
         logs["loss_d"] = loss_d.detach()
