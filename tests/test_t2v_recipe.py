@@ -58,3 +58,31 @@ def test_bow_word_attention_model_trains_exports_and_samples(tiny_video_dataset,
     with torch.no_grad():  # the words steer the clip: swapping one word changes it
         other = pipe(["a blue ball moving left on snow"], num_samples=2, seed=0)
     assert not np.array_equal(other.frames, again.frames)
+
+
+def test_mismatch_hard_draws_one_label_off_captions(tiny_video_dataset, tmp_path):
+    """model.mismatch_hard: D's wrong captions come from clips that differ in exactly one label (shared with TFGAN
+    through the recipe's dataset); a bad share is a config error named by its key, before any data is read."""
+    from t2v.config import build_config
+    from t2v.data.format import BuiltDataset
+    from t2v.errors import ConfigError
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path / "hard", mismatch_hard=1.0))
+    ds, data = trainer.recipe.build_dataset(), BuiltDataset(tiny_video_dataset)
+    assert ds.hard_negatives == 1.0
+    labels: dict[str, list[dict]] = {}  # caption -> labels of the items that have it ("red ball on snow": both directions)
+    for i in data.indices("train"):
+        for c in data.items[i]["captions"]:
+            labels.setdefault(c, []).append(data.items[i]["labels"])
+    torch.manual_seed(0)
+    for i in range(len(ds)):
+        item = ds[i]
+        own = data.items[int(item["index"])]["labels"]
+        assert item["mismatched_caption"] not in data.items[int(item["index"])]["captions"]
+        assert min(sum(own[k] != other[k] for k in own) for other in labels[item["mismatched_caption"]]) == 1
+    with pytest.raises(ConfigError, match="model.mismatch_hard is a share"):
+        Trainer(_cfg(tmp_path / "missing", tmp_path / "bad", mismatch_hard=1.5))
+    for recipe in ("t2v", "tfgan"):
+        with pytest.raises(ConfigError, match="model.mismatch_hard is a share"):
+            build_config({"recipe": recipe, "model": {"mismatch_hard": -0.1}}).model.check()

@@ -44,6 +44,7 @@ class T2VModelConfig:
     fg_threshold: float = 0.25  # |pixel - 9x9 local mean| (in [-1, 1] units) above which a pixel is salient
     mask_weight: float = 0.05  # L1 penalty on the foreground mask (two-stream)
     mismatch_weight: float = 0.5  # share of mismatched-caption negatives in the D fake term
+    mismatch_hard: float = 0.0  # share of those captions taken from clips one label off (same place, other action)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -64,6 +65,8 @@ class T2VModelConfig:
             raise ConfigError(f"model.prior must be standard or text, got {self.prior!r}")
         if self.r1_every < 1:
             raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
+        if not 0.0 <= self.mismatch_hard <= 1.0:
+            raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
 
 
 def _mlp(din: int, dout: int, hidden: int = 256) -> nn.Sequential:

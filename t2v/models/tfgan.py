@@ -39,6 +39,7 @@ class TFGANModelConfig:
     r1_gamma: float = 10.0  # R1 penalty on real clips (both discriminators)
     r1_every: int = 1  # lazy R1 (Karras et al. 2020): every k-th D step, weighted γ·k (1 = every step, as the paper)
     mismatch_weight: float = 0.5  # fake+matched and real+mismatched share the D "fake" term
+    mismatch_hard: float = 0.0  # share of mismatched captions from clips one label off (e.g. only the shape differs)
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
@@ -59,6 +60,8 @@ class TFGANModelConfig:
             raise ConfigError(f"model.filter_size must be odd, got {self.filter_size}")
         if self.r1_every < 1:
             raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
+        if not 0.0 <= self.mismatch_hard <= 1.0:
+            raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
         if len(self.betas) != 2:
             raise ConfigError(f"model.betas must be two numbers, got {self.betas}")
 

@@ -23,6 +23,7 @@ class T2VRecipe(Recipe):
     discriminator_class: type = VideoTextDiscriminator
 
     def build_dataset(self) -> torch.utils.data.Dataset:
+        self.cfg.model.check()  # before the data: a bad model.* value is reported by its config key
         path = ensure_dataset(self.cfg.data, self.accelerator)
         self.data = BuiltDataset(path)
         m, shape = self.cfg.model, tuple(self.data.meta["item_shape"])
@@ -32,7 +33,8 @@ class T2VRecipe(Recipe):
                 f"{list(shape)}; set model.frames / model.size or rebuild the data"
             )
         return CaptionedDataset(self.data, split=self.cfg.data.split, mismatched=True, seed=self.cfg.train.seed,
-                                defer_pixels=True)  # the trainer reads the pixels (CaptionedDataset.load_pixels)
+                                defer_pixels=True,  # the trainer reads the pixels (CaptionedDataset.load_pixels)
+                                hard_negatives=m.mismatch_hard)
 
     def build(self, dataset: torch.utils.data.Dataset) -> None:
         m, t = self.cfg.model, self.cfg.text
