@@ -6,6 +6,7 @@ The `model` section's schema depends on `recipe` and is looked up in the recipe 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -158,8 +159,9 @@ def _set_path(tree: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _yaml_load(text: str) -> Any:
-    """yaml.safe_load, except that only true / false are booleans (YAML 1.2): YAML 1.1 also reads yes / no / on /
+@functools.cache
+def _yaml_loader() -> type:
+    """yaml.SafeLoader, except that only true / false are booleans (YAML 1.2): YAML 1.1 also reads yes / no / on /
     off as booleans, which made `train.mixed_precision: no` (accelerate's own spelling) the boolean False."""
     import re
 
@@ -174,7 +176,13 @@ def _yaml_load(text: str) -> Any:
     }
     Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                  list("tTfF"))
-    return yaml.load(text, Loader=Loader)
+    return Loader
+
+
+def _yaml_load(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())
 
 
 def parse_overrides(items: list[str]) -> dict:
