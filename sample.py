@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="samples", help="output directory (default: %(default)s)")
     p.add_argument("--num-samples", type=int, default=1, help="clips per caption")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="scale the random latents by PSI: 1 = as trained (default), smaller = more typical, less varied")
     p.add_argument("--format", choices=["mp4", "gif", "png"], default=None,
                    help="video models: mp4 (default), gif or png (frame strip); image models write png")
     p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's)")
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                        else "give a caption with --text, e.g. --text \"play golf on snow\"")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        out = pipe(a.text, num_samples=a.num_samples, seed=a.seed)
+        out = pipe(a.text, num_samples=a.num_samples, seed=a.seed, truncation=a.truncation)
     for prompt, words in out.unknown_words.items():
         print(f"warning: unknown words in {prompt!r} ignored: {', '.join(words)}", file=sys.stderr)
     if a.fps:

@@ -10,6 +10,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+
+
+@pytest.fixture
+def sample_module():
+    """sample.py as a module, loaded from its file: an in-process run_cli (errors.hide_repo_root) may have taken
+    the repository root off sys.path, so a plain `import sample` would depend on test order."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sample", ROOT / "sample.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 80, 220)}
 PLACES = {"grass": (60, 140, 60), "snow": (235, 235, 240)}
 

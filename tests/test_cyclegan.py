@@ -293,8 +293,8 @@ def _sample(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "sample.py"), *args], capture_output=True, text=True, cwd=cwd)
 
 
-def test_sample_input_image_and_video(exported, tmp_path, capsys, monkeypatch):
-    import sample
+def test_sample_input_image_and_video(exported, tmp_path, capsys, monkeypatch, sample_module):
+    sample = sample_module
     from t2v.data.video import read_image, read_video, write_png, write_video
 
     rng = np.random.default_rng(0)

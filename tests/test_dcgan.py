@@ -189,6 +189,8 @@ def test_export_round_trip_and_determinism(exported):
     assert np.array_equal(again.images, out.images[3:])  # same seed, same images whatever else is batched
     assert not np.array_equal(pipe(["green ball on grass"], num_samples=3, seed=1).images, again.images)
     assert isinstance(load_pipeline(exported), TextToImagePipeline)
+    mean = pipe(["green ball on grass"], num_samples=3, seed=0, truncation=0.0).images  # z = 0 for every sample
+    assert np.array_equal(mean[0], mean[1]) and not np.array_equal(mean[0], again.images[0])
 
 
 def test_ema_export_has_batchnorm_statistics_of_the_averaged_weights(exported):
@@ -223,17 +225,15 @@ def test_save_by_prompt_writes_png_grids_and_rejects_video_formats(exported, tmp
             out.save_by_prompt(tmp_path, fmt)
 
 
-def test_sample_cli_writes_png(exported, tmp_path):
+def test_sample_cli_writes_png(exported, tmp_path, sample_module):
     r = subprocess.run([sys.executable, str(ROOT / "sample.py"), "--checkpoint", str(exported), "--text",
                         "red ball on mars", "--num-samples", "2", "--out", str(tmp_path)], capture_output=True,
                        text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path / "red_ball_on_mars.png")
     assert "unknown words in 'red ball on mars' ignored: mars" in r.stderr
-    import sample
-
     with pytest.raises(T2VError, match="text-to-image model: it writes png images, not mp4"):
-        sample.main(["--checkpoint", str(exported), "--text", "red ball", "--format", "mp4", "--out", str(tmp_path)])
+        sample_module.main(["--checkpoint", str(exported), "--text", "red ball", "--format", "mp4", "--out", str(tmp_path)])
 
 
 def test_evaluator_judges_image_pipelines(exported, tiny_images, tmp_path):

@@ -75,7 +75,8 @@ class FakePipeline:
         self.frames_for = frames_for
         self.calls: list[tuple[list[str], int, int]] = []
 
-    def __call__(self, captions: list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 16):
+    def __call__(self, captions: list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 16,
+                 truncation: float = 1.0):
         self.calls.append((list(captions), num_samples, seed))
         frames = np.concatenate([self.frames_for(c, num_samples) for c in captions])
         return types.SimpleNamespace(frames=frames)

@@ -55,6 +55,22 @@ def test_from_pretrained_frames_and_determinism(exported):
     assert not np.array_equal(out.frames[0], out.frames[1])  # different samples differ
 
 
+def test_truncation_scales_the_latents(exported):
+    pipe = TextToVideoPipeline.from_pretrained(exported)
+    caption = ["a red ball moving left on snow"]
+    full = pipe(caption, num_samples=3, seed=0)
+    assert np.array_equal(pipe(caption, num_samples=3, seed=0, truncation=1.0).frames, full.frames)
+    mean = pipe(caption, num_samples=3, seed=0, truncation=0.0).frames
+    assert np.array_equal(mean[0], mean[1]) and np.array_equal(mean[0], mean[2])  # every sample: the mean latent
+    assert not np.array_equal(mean[0], full.frames[0])
+    half = pipe(caption, num_samples=3, seed=0, truncation=0.5).frames.astype(np.int16)
+    spread = lambda f: np.abs(f[0] - f[1]).mean() + np.abs(f[0] - f[2]).mean()  # noqa: E731
+    assert 0 < spread(half) < spread(full.frames.astype(np.int16))
+    for bad in [-0.1, float("nan"), float("inf")]:
+        with pytest.raises(T2VError, match="truncation"):
+            pipe(caption, truncation=bad)
+
+
 def test_unknown_words_warn_and_bad_text_errors(exported):
     pipe = load_pipeline(exported)
     with pytest.warns(UserWarning, match="mars"):
@@ -126,6 +142,7 @@ def test_sample_cli_contract(exported, tmp_path):
     (["--text", "   "], "empty text"),
     (["--text", "zebra"], "no known word"),
     (["--text", "red ball", "--checkpoint", "/nonexistent/dir"], "neither a directory"),
+    (["--text", "red ball", "--truncation", "-1"], "truncation must be"),
 ])
 def test_sample_cli_errors_are_one_line(exported, tmp_path, args, msg):
     if "--checkpoint" not in args:

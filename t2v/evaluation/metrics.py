@@ -193,8 +193,10 @@ def evaluate_pipeline(
     samples_per_caption: int = 4,
     seed: int = 0,
     batch_size: int = 16,
+    truncation: float = 1.0,
 ) -> dict[str, Any]:
-    """Generate `samples_per_caption` clips per caption of `split` and judge them with `classifier`.
+    """Generate `samples_per_caption` clips per caption of `split` (latents scaled by `truncation`) and judge them
+    with `classifier`.
 
     Returns a JSON-able dict: accuracy of generated clips on the labels their captions determine, the same
     classifier's accuracy on the split's real clips (the ceiling; most of them were seen in training), diversity
@@ -214,7 +216,7 @@ def evaluate_pipeline(
     captions = [g["caption"] for g in groups]
     k = samples_per_caption
 
-    frames = np.asarray(pipe(captions, num_samples=k, seed=seed, batch_size=batch_size).frames)
+    frames = np.asarray(pipe(captions, num_samples=k, seed=seed, batch_size=batch_size, truncation=truncation).frames)
     if len(frames) != len(captions) * k:
         raise T2VError(f"pipeline returned {len(frames)} samples for {len(captions)} captions x {k}")
     targets = {n: np.repeat([g["targets"][j] for g in groups], k) for j, n in enumerate(labels)}
@@ -250,6 +252,7 @@ def evaluate_pipeline(
         "num_generated": int(len(frames)),
         "num_real": int(len(real_idx)),
         "seed": seed,
+        "truncation": truncation,
         "accuracy": label_accuracy(preds, targets),
         "real_accuracy": score(real_preds, real_targets, slots),
         "diversity": diversity(frames, k),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,16 @@ def read_export_meta(d: Path, pipeline: str) -> tuple[dict[str, Any], Config]:
 def latent_generator(seed: int, k: int) -> torch.Generator:
     """Random inputs of sample k under `seed`: the same whatever else shares the batch."""
     return torch.Generator().manual_seed(seed * 100_003 + k)
+
+
+def check_truncation(truncation: float) -> float:
+    """The factor the pipelines scale their N(0, I) latents by (StyleGAN's psi, a sampling temperature): 1 samples
+    the distribution the model was trained on, values towards 0 trade diversity for typical samples, 0 gives every
+    sample of a caption its mean latent."""
+    t = float(truncation)
+    if not math.isfinite(t) or t < 0:
+        raise T2VError(f"truncation must be a finite number >= 0 (1 = no truncation), got {truncation}")
+    return t
 
 
 class TextPrompts:

@@ -17,7 +17,7 @@ from torch import nn
 from ..config import Config
 from ..errors import CheckpointError, T2VError
 from ..models.base import load_weights, save_weights
-from .base import TextPrompts, latent_generator, read_export_meta, resolve_model_dir, slugify, to_uint8, write_export_meta
+from .base import TextPrompts, check_truncation, latent_generator, read_export_meta, resolve_model_dir, slugify, to_uint8, write_export_meta
 
 WEIGHTS, DISCRIMINATOR = "model.safetensors", "discriminator.safetensors"
 
@@ -119,8 +119,11 @@ class TextToImagePipeline(TextPrompts):
         return ids.to(self.device), mask.to(self.device)
 
     @torch.no_grad()
-    def __call__(self, prompts: str | list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 64) -> ImageOutput:
-        """Sample `num_samples` images per prompt; image k of every prompt uses the noise seeded by (seed, k)."""
+    def __call__(self, prompts: str | list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 64,
+                 truncation: float = 1.0) -> ImageOutput:
+        """Sample `num_samples` images per prompt; image k of every prompt uses the noise seeded by (seed, k).
+        `truncation` scales that N(0, I) noise (see `check_truncation`)."""
+        psi = check_truncation(truncation)
         if num_samples < 1:
             raise T2VError(f"num_samples must be at least 1, got {num_samples}")
         if self.conditional:
@@ -132,7 +135,7 @@ class TextToImagePipeline(TextPrompts):
             cleaned, unknown = prompts, {}
             warnings.warn("this model is unconditional: the text only names the output files", stacklevel=2)
         G = self.generator.eval()
-        z = torch.stack([torch.randn(G.cfg.z_dim, generator=latent_generator(seed, k)) for k in range(num_samples)])
+        z = psi * torch.stack([torch.randn(G.cfg.z_dim, generator=latent_generator(seed, k)) for k in range(num_samples)])
         z = z.repeat(len(cleaned), 1)
         texts = [t for t in cleaned for _ in range(num_samples)]
         images = []

@@ -17,7 +17,7 @@ from ..config import Config
 from ..errors import T2VError
 from ..models.base import load_weights, save_weights
 from .base import (  # noqa: F401  (ASSETS, BUNDLED, slugify are part of this module's public surface)
-    ASSETS, BUNDLED, TextPrompts, import_object, latent_generator, read_export_meta, resolve_model_dir, slugify,
+    ASSETS, BUNDLED, TextPrompts, check_truncation, import_object, latent_generator, read_export_meta, resolve_model_dir, slugify,
     to_uint8, write_export_meta,
 )
 
@@ -120,12 +120,15 @@ class TextToVideoPipeline(TextPrompts):
 
     # --- sampling -----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def __call__(self, prompts: str | list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 32) -> VideoOutput:
-        """Sample `num_samples` clips per prompt; clip k of every prompt uses random inputs seeded by (seed, k)."""
+    def __call__(self, prompts: str | list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 32,
+                 truncation: float = 1.0) -> VideoOutput:
+        """Sample `num_samples` clips per prompt; clip k of every prompt uses random inputs seeded by (seed, k).
+        `truncation` scales those N(0, I) inputs (see `check_truncation`)."""
+        psi = check_truncation(truncation)
         prompts, cleaned, unknown = self.clean_prompts(prompts)
         G = self.generator.eval()
         shapes = G.latent_shapes()
-        per_k = [{n: torch.randn(s, generator=g) for n, s in shapes.items()}
+        per_k = [{n: psi * torch.randn(s, generator=g) for n, s in shapes.items()}
                  for g in (latent_generator(seed, k) for k in range(num_samples))]
         latents = {n: torch.stack([per_k[k][n] for k in range(num_samples)] * len(cleaned)) for n in shapes}
         texts = [t for t in cleaned for _ in range(num_samples)]
