@@ -158,6 +158,11 @@ def test_evaluate_real_clips_reach_the_ceiling(trained: tuple[Path, dict], data:
     for entry in result["per_caption"]:
         if entry["real_clips"] == K:  # same clips as the real ones: same accuracy and diversity
             assert entry["diversity"] == entry["real_diversity"] > 0
+        # what the judge read, per label of the caption: counts over the K clips, the caption's own value among them
+        assert set(entry["predicted"]) == set(entry["labels"])
+        for name, counts in entry["predicted"].items():
+            assert sum(counts.values()) == K and list(counts.values()) == sorted(counts.values(), reverse=True)
+            assert counts.get(entry["labels"][name], 0) / K >= entry["accuracy"]
     json.dumps(result)
 
 

@@ -235,10 +235,17 @@ def evaluate_pipeline(
         sl = slice(gi * k, (gi + 1) * k)
         gen_div = mean_pairwise_l1(frames[sl])
         real_div = mean_pairwise_l1(ds.pixels[np.asarray(g["indices"][:k])])
+        predicted = {}  # what the judge saw in this caption's clips, per label the caption determines
+        for j, n in enumerate(labels):
+            if g["targets"][j] >= 0:
+                values, counts = np.unique(np.asarray(preds[n][sl]), return_counts=True)
+                vocab = ds.label_vocab(n)
+                predicted[n] = {vocab[v]: int(c) for c, v in sorted(zip(counts, values), key=lambda t: (-t[0], t[1]))}
         per_caption.append({
             "caption": g["caption"],
             "labels": g["labels"],
             "accuracy": round(float(hits[sl].mean()), 4),
+            "predicted": predicted,
             "diversity": None if gen_div is None else round(gen_div, 4),
             "real_diversity": None if real_div is None else round(real_div, 4),
             "real_clips": len(g["indices"]),
