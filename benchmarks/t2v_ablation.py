@@ -20,8 +20,14 @@ sys.path.insert(0, str(ROOT))
 
 CONFIG = "configs/t2v_scenes32.yaml"
 ARMS = {
-    "base": [],  # the default recipe's model (LSTM text encoder, sentence-vector conditioning, R1 gamma 10)
+    "base": [],  # the earlier default recipe's model (LSTM text encoder, sentence-vector conditioning, R1 gamma 10)
+    "bow": ["text.encoder=bow"],
+    "attn": ["model.word_attention=true"],
     "bow_attn": ["text.encoder=bow", "model.word_attention=true"],
+    # D also classifies action and place from the clip alone (AC-GAN); G must make its clips read as the caption's
+    "bow_attn_aux": ["text.encoder=bow", "model.word_attention=true", "model.aux_labels=[action, place]"],
+    # half of D's mismatched captions one label off (same place, other action, or the reverse)
+    "bow_attn_hard": ["text.encoder=bow", "model.word_attention=true", "model.mismatch_hard=0.5"],
     "r1_0.1": ["model.r1_gamma=0.1"],
     "bow_attn_r1_0.1": ["text.encoder=bow", "model.word_attention=true", "model.r1_gamma=0.1"],
 }
@@ -53,7 +59,8 @@ def main() -> None:
     from t2v.pipelines import load_pipeline
     from t2v.training import Trainer
 
-    results = {}
+    # arms evaluated before (same --json) stay in the table and the file; the arms run now replace their entries
+    results = json.loads(Path(a.json).read_text()) if Path(a.json).is_file() else {}
     for arm in a.arms:
         out = Path(a.root) / arm
         cfg = load_config(ROOT / CONFIG, [*ARMS[arm], f"train.max_steps={a.steps}", f"train.output_dir={out}"])

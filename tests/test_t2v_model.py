@@ -123,3 +123,20 @@ def test_spectral_norm_bounds_every_discriminator_layer():
         assert sigma < 1.05
     with pytest.raises(ConfigError, match="disc_norm"):
         VideoTextDiscriminator(small(disc_norm="batch"), build_text_encoder(tc, proc))
+
+
+@pytest.mark.parametrize("fusion", ["concat", "filter"])
+def test_discriminator_aux_heads_read_the_clip_not_the_text(fusion):
+    """AC-GAN heads: class logits per label from features taken before any text is fused in."""
+    tc, proc = text()
+    D = VideoTextDiscriminator(small(disc_fusion=fusion), build_text_encoder(tc, proc), aux_classes={"colour": 3, "place": 2})
+    ids, mask = proc(CAPS)
+    x = torch.randn(2, 3, 8, 16, 16, requires_grad=True)
+    logit, aux = D(x, ids, mask, aux=True)
+    assert torch.equal(logit, D(x, ids, mask)) and logit.shape == (2,)
+    assert {k: tuple(v.shape) for k, v in aux.items()} == {"colour": (2, 3), "place": (2, 2)}
+    _, swapped = D(x, ids.flip(0), mask.flip(0), aux=True)
+    assert all(torch.equal(aux[k], swapped[k]) for k in aux)  # the caption does not reach the heads
+    sum(v.sum() for v in aux.values()).backward()
+    assert x.grad is not None and all(D.aux[k].weight.grad is not None for k in aux)
+    assert not any(k.startswith("aux.") for k in VideoTextDiscriminator(small(), build_text_encoder(tc, proc)).state_dict())

@@ -86,3 +86,33 @@ def test_mismatch_hard_draws_one_label_off_captions(tiny_video_dataset, tmp_path
     for recipe in ("t2v", "tfgan"):
         with pytest.raises(ConfigError, match="model.mismatch_hard is a share"):
             build_config({"recipe": recipe, "model": {"mismatch_hard": -0.1}}).model.check()
+
+
+def test_aux_labels_train_d_heads_on_real_clips_and_g_towards_the_caption(tiny_video_dataset, tmp_path):
+    """model.aux_labels (AC-GAN): D gets one head per label, its cross-entropy on real clips joins D's loss and the
+    one on generated clips (targets: the labels of the item whose caption drove them) joins G's."""
+    from t2v.errors import ConfigError
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path / "aux", aux_labels=["color", "place"], aux_weight=2.0))
+    recipe = trainer.recipe
+    assert set(recipe.nets["D"].aux) == {"color", "place"} and recipe.nets["D"].aux["color"].out_features == 3
+    batch = next(trainer.batches())
+    torch.manual_seed(0)
+    logs = recipe.train_step(batch, 1)
+    for key in ("aux_d", "aux_g", "aux_real_acc", "aux_fake_acc"):
+        assert key in logs and torch.isfinite(logs[key])
+    assert float(logs["aux_d"]) == pytest.approx(np.log(3) / 2 + np.log(2) / 2, rel=0.3)  # untrained heads ~ chance
+    # the aux term is exactly the mean cross-entropy of the heads on the batch's labels
+    D, labels = recipe.nets["D"], batch["labels"]
+    ids, mask = recipe._text(batch["caption"], torch.device("cpu"))
+    with torch.no_grad():
+        _, aux = D(batch["pixels"], ids, mask, aux=True)
+        cols = recipe.aux_columns
+        expect = sum(torch.nn.functional.cross_entropy(aux[n], labels[:, c]) for n, c in zip(aux, cols)) / 2
+        loss, _ = recipe._aux_loss(aux, labels)
+    assert float(loss) == pytest.approx(float(expect), rel=1e-5)
+    final = Trainer(_cfg(tiny_video_dataset, tmp_path / "aux_fit", aux_labels=["place"])).fit()
+    assert (final / "model.safetensors").is_file()  # G's export is unchanged by the D-only heads
+    with pytest.raises(ConfigError, match="model.aux_labels: action not among the dataset's labels"):
+        Trainer(_cfg(tiny_video_dataset, tmp_path / "bad", aux_labels=["action"]))

@@ -45,6 +45,11 @@ class T2VModelConfig:
     mask_weight: float = 0.05  # L1 penalty on the foreground mask (two-stream)
     mismatch_weight: float = 0.5  # share of mismatched-caption negatives in the D fake term
     mismatch_hard: float = 0.0  # share of those captions taken from clips one label off (same place, other action)
+    # AC-GAN (Odena et al. 2017): D also classifies these dataset labels from the clip alone (no text), trained on
+    # real clips; G is trained to make its clips read as their caption's labels. [] = off. Name only labels every
+    # caption determines (Scene-Actions: action, place).
+    aux_labels: list[str] = field(default_factory=list)
+    aux_weight: float = 1.0
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -67,6 +72,9 @@ class T2VModelConfig:
             raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
         if not 0.0 <= self.mismatch_hard <= 1.0:
             raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
+        if len(set(self.aux_labels)) != len(self.aux_labels) or self.aux_weight < 0:
+            raise ConfigError(f"model.aux_labels must name distinct labels and model.aux_weight be >= 0, got "
+                              f"{self.aux_labels} / {self.aux_weight}")
 
 
 def _mlp(din: int, dout: int, hidden: int = 256) -> nn.Sequential:
@@ -222,9 +230,12 @@ class T2VGenerator(nn.Module):
 
 
 class VideoTextDiscriminator(nn.Module):
-    """Judges (clip, caption) pairs: 3-D conv trunk; text by concat (tiled) or Text2Filter at two scales."""
+    """Judges (clip, caption) pairs: 3-D conv trunk; text by concat (tiled) or Text2Filter at two scales.
 
-    def __init__(self, cfg: T2VModelConfig, text_encoder: nn.Module):
+    With `aux_classes` ({label: number of values}) it also classifies those labels from the pooled third-block
+    features, before any text is fused in (AC-GAN heads; `forward(..., aux=True)`)."""
+
+    def __init__(self, cfg: T2VModelConfig, text_encoder: nn.Module, aux_classes: dict[str, int] | None = None):
         super().__init__()
         cfg.check()
         self.text_encoder = text_encoder
@@ -245,15 +256,18 @@ class VideoTextDiscriminator(nn.Module):
             self.branch_out = nn.ModuleList([nn.Linear(r, 1) for _ in range(2)])
         self.text_proj = nn.Linear(d, 2 * c)
         self.head = nn.Linear(8 * c + 2 * c, 1)
+        self.aux = nn.ModuleDict({name: nn.Linear(4 * c, k) for name, k in (aux_classes or {}).items()})
         if cfg.disc_norm == "spectral":  # the text encoder keeps its own parametrisation
             for name, module in self.named_modules():
                 if isinstance(module, (nn.Conv3d, nn.Linear)) and not name.startswith("text_encoder"):
                     nn.utils.parametrizations.spectral_norm(module)
 
-    def forward(self, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, video: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, aux: bool = False):
+        """The match logit [B]; with `aux`, also {label: class logits [B, K]} from the text-free trunk."""
         s = self.text_encoder(ids, mask).sentence
         h2 = self.b2(self.b1(video))
         h3 = self.b3(h2)
+        aux_out = {name: head(h3.mean(dim=(2, 3, 4))) for name, head in self.aux.items()} if aux else {}
         logit = 0.0
         if self.fusion == "concat":
             t = repeat(self.tile(s), "b c -> b c t h w", t=h3.shape[2], h=h3.shape[3], w=h3.shape[4])
@@ -263,4 +277,5 @@ class VideoTextDiscriminator(nn.Module):
                 f = F.leaky_relu(filt(red(feats), s), 0.2)
                 logit = logit + out(f.mean(dim=(2, 3, 4)))
         h4 = self.b4(h3).mean(dim=(2, 3, 4))
-        return (self.head(torch.cat([h4, F.leaky_relu(self.text_proj(s), 0.2)], 1)) + logit).squeeze(1)
+        logit = (self.head(torch.cat([h4, F.leaky_relu(self.text_proj(s), 0.2)], 1)) + logit).squeeze(1)
+        return (logit, aux_out) if aux else logit

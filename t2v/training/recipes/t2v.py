@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ...data.format import BuiltDataset
 from ...data.loader import CaptionedDataset
@@ -42,7 +43,8 @@ class T2VRecipe(Recipe):
         self.processor = build_text_processor(t, captions)
         self.loss = get_adversarial_loss(m.loss)
         G = self.generator_class(m, build_text_encoder(t, self.processor))
-        D = self.discriminator_class(m, build_text_encoder(t, self.processor))
+        aux = self._aux_classes()
+        D = self.discriminator_class(m, build_text_encoder(t, self.processor), **({"aux_classes": aux} if aux else {}))
         betas = tuple(m.betas)
         self.nets = {"G": G, "D": D}
         self.opts = {
@@ -51,6 +53,29 @@ class T2VRecipe(Recipe):
         }
         known = [p for p in self.cfg.train.sample_prompts if len(self.processor.unknown_words(p)) < len(p.split())]
         self.preview_prompts = known or self._default_prompts()
+
+    def _aux_classes(self) -> dict[str, int]:
+        """{label: number of values} for model.aux_labels (AC-GAN heads of D); their columns in batch["labels"]."""
+        wanted = list(getattr(self.cfg.model, "aux_labels", []) or [])
+        names = self.data.label_names
+        missing = [n for n in wanted if n not in names]
+        if missing:
+            raise ConfigError(f"model.aux_labels: {', '.join(missing)} not among the dataset's labels "
+                              f"({', '.join(names) or 'it has none'})")
+        self.aux_columns = [names.index(n) for n in wanted]
+        return {n: len(self.data.label_vocab(n)) for n in wanted}
+
+    def _aux_loss(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy over the aux labels (items without a value skipped) and the share of clips whose every
+        known aux label is read right."""
+        loss, right = 0.0, torch.ones(labels.shape[0], dtype=torch.bool, device=labels.device)
+        for name, col in zip(logits, self.aux_columns):
+            target = labels[:, col]
+            known = target >= 0
+            loss = loss + F.cross_entropy(logits[name].float(), target.clamp(min=0), reduction="none")[known].sum() \
+                / known.sum().clamp(min=1)
+            right &= (logits[name].argmax(1) == target) | ~known
+        return loss / len(logits), right.float().mean()
 
     def _default_prompts(self) -> list[str]:
         heldout = self.data.indices("heldout") if "heldout" in self.data.meta.get("splits", {}) else []
@@ -77,12 +102,21 @@ class T2VRecipe(Recipe):
         # --- discriminator: real+matched -> real; fake+matched and real+mismatched -> fake
         r1_step = m.r1_gamma > 0 and step % m.r1_every == 0
         real_in = real.detach().requires_grad_(r1_step)
-        d_real = D(real_in, ids, mask)
+        use_aux = bool(m.aux_labels)
+        if use_aux:  # AC-GAN: D's text-free heads learn the labels from real clips
+            labels = batch["labels"].to(real.device)
+            d_real, aux_real = D(real_in, ids, mask, aux=True)
+        else:
+            d_real = D(real_in, ids, mask)
         d_fake = D(fake.detach(), ids, mask)
         d_mis = D(real, mis_ids, mis_mask)
         w = m.mismatch_weight
         loss_d = self.loss.d_real(d_real) + (1 - w) * self.loss.d_fake(d_fake) + w * self.loss.d_fake(d_mis)
         logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+        if use_aux:
+            aux_d, acc = self._aux_loss(aux_real, labels)
+            loss_d = loss_d + m.aux_weight * aux_d
+            logs.update(aux_d=aux_d.detach(), aux_real_acc=acc)
         if self.loss.gp_weight:
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + self.loss.gp_weight * gp
@@ -98,7 +132,12 @@ class T2VRecipe(Recipe):
 
         # --- generator: fool D + CVAE (gist recon, KL) + clip reconstruction from the posterior + mask penalty
         with self.frozen(D):  # through the unwrapped D: no DDP reduction for a network that is not updated here
-            adv = self.loss.g(self.unwrap("D")(fake, ids, mask))
+            judged = self.unwrap("D")(fake, ids, mask, aux=True) if use_aux else self.unwrap("D")(fake, ids, mask)
+        if use_aux:  # ... and make the clips read as their caption's labels
+            judged, aux_fake = judged
+            aux_g, acc = self._aux_loss(aux_fake, labels)
+            logs.update(aux_g=aux_g.detach(), aux_fake_acc=acc)
+        adv = self.loss.g(judged)
         if m.prior == "text":
             kl = kl_normal(out["mu"], out["logvar"], out["prior_mu"], out["prior_logvar"])
         else:
@@ -107,6 +146,8 @@ class T2VRecipe(Recipe):
         gist_rec = weighted_l1(out["post_gist"], first, m.fg_weight, m.fg_threshold)
         rec = weighted_l1(out["post_video"], real, m.fg_weight, m.fg_threshold)
         loss_g = m.adv_weight * adv + kl_w * kl + m.gist_weight * gist_rec + m.recon_weight * rec
+        if use_aux:
+            loss_g = loss_g + m.aux_weight * aux_g
         if "mask" in out:
             mask_l1 = 0.5 * (out["mask"].mean() + out["post_mask"].mean())
             loss_g = loss_g + m.mask_weight * mask_l1
