@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-
 @pytest.fixture
 def sample_module():
     """sample.py as a module, loaded from its file: an in-process run_cli (errors.hide_repo_root) may have taken

@@ -233,7 +233,8 @@ def test_sample_cli_writes_png(exported, tmp_path, sample_module):
     assert r.stdout.strip() == str(tmp_path / "red_ball_on_mars.png")
     assert "unknown words in 'red ball on mars' ignored: mars" in r.stderr
     with pytest.raises(T2VError, match="text-to-image model: it writes png images, not mp4"):
-        sample_module.main(["--checkpoint", str(exported), "--text", "red ball", "--format", "mp4", "--out", str(tmp_path)])
+        sample_module.main(["--checkpoint", str(exported), "--text", "red ball", "--format", "mp4",
+                            "--out", str(tmp_path)])
 
 
 def test_evaluator_judges_image_pipelines(exported, tiny_images, tmp_path):

@@ -64,7 +64,10 @@ def test_truncation_scales_the_latents(exported):
     assert np.array_equal(mean[0], mean[1]) and np.array_equal(mean[0], mean[2])  # every sample: the mean latent
     assert not np.array_equal(mean[0], full.frames[0])
     half = pipe(caption, num_samples=3, seed=0, truncation=0.5).frames.astype(np.int16)
-    spread = lambda f: np.abs(f[0] - f[1]).mean() + np.abs(f[0] - f[2]).mean()  # noqa: E731
+
+    def spread(f: np.ndarray) -> float:
+        return np.abs(f[0] - f[1]).mean() + np.abs(f[0] - f[2]).mean()
+
     assert 0 < spread(half) < spread(full.frames.astype(np.int16))
     for bad in [-0.1, float("nan"), float("inf")]:
         with pytest.raises(T2VError, match="truncation"):

@@ -17,8 +17,8 @@ from ..config import Config
 from ..errors import T2VError
 from ..models.base import load_weights, save_weights
 from .base import (  # noqa: F401  (ASSETS, BUNDLED, slugify are part of this module's public surface)
-    ASSETS, BUNDLED, TextPrompts, check_truncation, import_object, latent_generator, read_export_meta, resolve_model_dir, slugify,
-    to_uint8, write_export_meta,
+    ASSETS, BUNDLED, TextPrompts, check_truncation, import_object, latent_generator, read_export_meta,
+    resolve_model_dir, slugify, to_uint8, write_export_meta,
 )
 
 GENERATORS = {

@@ -103,11 +103,10 @@ class T2VRecipe(Recipe):
         r1_step = m.r1_gamma > 0 and step % m.r1_every == 0
         real_in = real.detach().requires_grad_(r1_step)
         use_aux = bool(m.aux_labels)
+        d_real = D(real_in, ids, mask, aux=use_aux)
         if use_aux:  # AC-GAN: D's text-free heads learn the labels from real clips
             labels = batch["labels"].to(real.device)
-            d_real, aux_real = D(real_in, ids, mask, aux=True)
-        else:
-            d_real = D(real_in, ids, mask)
+            d_real, aux_real = d_real
         d_fake = D(fake.detach(), ids, mask)
         d_mis = D(real, mis_ids, mis_mask)
         w = m.mismatch_weight
@@ -132,7 +131,7 @@ class T2VRecipe(Recipe):
 
         # --- generator: fool D + CVAE (gist recon, KL) + clip reconstruction from the posterior + mask penalty
         with self.frozen(D):  # through the unwrapped D: no DDP reduction for a network that is not updated here
-            judged = self.unwrap("D")(fake, ids, mask, aux=True) if use_aux else self.unwrap("D")(fake, ids, mask)
+            judged = self.unwrap("D")(fake, ids, mask, aux=use_aux)
         if use_aux:  # ... and make the clips read as their caption's labels
             judged, aux_fake = judged
             aux_g, acc = self._aux_loss(aux_fake, labels)
