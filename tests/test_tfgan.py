@@ -146,6 +146,25 @@ def test_discriminators_shapes_gradients(fusion):
     assert video.grad.abs().sum() > 0
 
 
+def test_discriminator_aux_heads_read_the_clip_not_the_text():
+    """AC-GAN heads: one per label, on the frame trunk (averaged over frames) + video trunk, before any text."""
+    tc, proc = text()
+    D = TFGANDiscriminator(small(), build_text_encoder(tc, proc), aux_classes={"shape": 3, "direction": 8})
+    ids, mask = proc(CAPS)
+    video = torch.randn(2, 3, 8, 16, 16, requires_grad=True)
+    out, aux = D(video, [(ids, mask)], aux=True)
+    assert len(out) == 1 and out[0][0].shape == (2, 8)
+    assert {k: tuple(v.shape) for k, v in aux.items()} == {"shape": (2, 3), "direction": (2, 8)}
+    _, swapped = D(video, [(ids.flip(0), mask.flip(0))], aux=True)
+    assert all(torch.equal(aux[k], swapped[k]) for k in aux)  # the caption does not reach the heads
+    sum(v.sum() for v in aux.values()).backward()
+    assert video.grad.abs().sum() > 0 and all(p.grad is not None for p in D.aux.parameters())
+    assert D.frame.stages[-1][0].weight.grad.abs().sum() > 0 and D.video.stages[-1][0].weight.grad.abs().sum() > 0
+    plain = TFGANDiscriminator(small(), build_text_encoder(tc, proc))
+    assert not any(k.startswith("aux.") for k in plain.state_dict())
+    assert isinstance(plain(video, [(ids, mask)]), list)  # without aux: the list of (frame, video) logits only
+
+
 def test_frame_samples_and_video_size_64():
     tc, proc = text()
     D = TFGANDiscriminator(small(size=64, frames=16, frame_samples=4), build_text_encoder(tc, proc))
@@ -180,7 +199,8 @@ class ScriptedD(nn.Module):
         self.scale = nn.Parameter(torch.ones(()))
         self.values, self.calls = values, []
 
-    def forward(self, video, texts):
+    def forward(self, video, texts, aux=False):
+        assert not aux
         self.calls.append([ids.clone() for ids, _ in texts])
         vals = self.values[len(self.calls) - 1]
         b, t = video.shape[0], video.shape[2]
@@ -211,6 +231,39 @@ def test_matched_mismatched_discriminator_loss(tiny_video_dataset, tmp_path):
     mismatched, _ = recipe._text(batch["mismatched_caption"], torch.device("cpu"))
     assert torch.equal(stub.calls[0][0], matched) and torch.equal(stub.calls[0][1], mismatched)
     assert torch.equal(stub.calls[1][0], matched) and torch.equal(stub.calls[2][0], matched)
+
+
+def test_aux_labels_join_d_and_g_losses(tiny_video_dataset, tmp_path):
+    """model.aux_labels: the heads' cross-entropy on real clips joins D's loss, the one on generated clips (targets:
+    the labels of the item whose caption drove them) joins G's; the export is G only."""
+    import numpy as np
+
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path / "aux", aux_labels=["color", "place"], r1_gamma=0.0))
+    recipe = trainer.recipe
+    assert set(recipe.nets["D"].aux) == {"color", "place"}
+    batch = next(trainer.batches())
+    D, labels = recipe.nets["D"], batch["labels"]
+    text = recipe._text(batch["caption"], torch.device("cpu"))
+    with torch.no_grad():
+        _, aux = D(batch["pixels"], [text], aux=True)
+        expect = sum(F.cross_entropy(aux[n], labels[:, c]) for n, c in zip(aux, recipe.aux_columns)) / 2
+    assert float(expect) == pytest.approx(np.log(3) / 2 + np.log(2) / 2, rel=0.3)  # untrained heads ~ chance
+    torch.manual_seed(0)
+    logs = recipe.train_step(batch, 0)
+    assert float(logs["aux_d"]) == pytest.approx(float(expect), rel=1e-4)
+    for key in ("aux_g", "aux_real_acc", "aux_fake_acc"):
+        assert key in logs and torch.isfinite(logs[key])
+    # without the heads D's loss is only the adversarial part
+    plain = Trainer(_cfg(tiny_video_dataset, tmp_path / "plain", r1_gamma=0.0)).recipe
+    assert "aux_d" not in plain.train_step(batch, 0)
+    final = Trainer(_cfg(tiny_video_dataset, tmp_path / "fit", aux_labels=["place"])).fit()
+    assert (final / "model.safetensors").is_file()
+    with pytest.raises(ConfigError, match="model.aux_labels: shape not among the dataset's labels"):
+        Trainer(_cfg(tiny_video_dataset, tmp_path / "bad", aux_labels=["shape"]))
+    with pytest.raises(ConfigError, match="model.aux_labels must name distinct labels"):
+        small(aux_labels=["place", "place"]).check()
 
 
 def test_r1_penalty_every_k_steps(tiny_video_dataset, tmp_path):

@@ -40,6 +40,8 @@ class TFGANModelConfig:
     r1_every: int = 1  # lazy R1 (Karras et al. 2020): every k-th D step, weighted γ·k (1 = every step, as the paper)
     mismatch_weight: float = 0.5  # fake+matched and real+mismatched share the D "fake" term
     mismatch_hard: float = 0.0  # share of mismatched captions from clips one label off (e.g. only the shape differs)
+    aux_labels: list[str] = field(default_factory=list)  # AC-GAN heads on the text-free trunks of both Ds
+    aux_weight: float = 1.0
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
@@ -64,6 +66,9 @@ class TFGANModelConfig:
             raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
         if len(self.betas) != 2:
             raise ConfigError(f"model.betas must be two numbers, got {self.betas}")
+        if len(set(self.aux_labels)) != len(self.aux_labels) or self.aux_weight < 0:
+            raise ConfigError(f"model.aux_labels must name distinct labels and model.aux_weight be >= 0, got "
+                              f"{self.aux_labels} / {self.aux_weight}")
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -227,7 +232,8 @@ class FrameDiscriminator(nn.Module):
         self.branches = nn.ModuleList(
             [TextBranch(c, cfg.cond_dim, r, (1, k, k), cfg.disc_fusion, pool_time=False) for c in w[1:3]]
         )
-        self.head = Head(w[3] * (cfg.size // 16) ** 2, cfg.cond_dim, 2 * r, w[3])
+        self.trunk_dim = w[3] * (cfg.size // 16) ** 2  # final features per frame
+        self.head = Head(self.trunk_dim, cfg.cond_dim, 2 * r, w[3])
 
     def features(self, video: torch.Tensor) -> list[torch.Tensor]:
         """[B, 3, T, H, W] -> the two branch inputs [B, C, T, h, w] and the final features [B, T, F]."""
@@ -261,7 +267,8 @@ class VideoDiscriminator(nn.Module):
         self.branches = nn.ModuleList(
             [TextBranch(c, cfg.cond_dim, r, (3, k, k), cfg.disc_fusion, pool_time=True) for c in w[1:3]]
         )
-        self.head = Head(w[3] * t * (cfg.size // 16) ** 2, cfg.cond_dim, 2 * r, w[3])
+        self.trunk_dim = w[3] * t * (cfg.size // 16) ** 2  # final features per clip
+        self.head = Head(self.trunk_dim, cfg.cond_dim, 2 * r, w[3])
 
     def features(self, video: torch.Tensor) -> list[torch.Tensor]:
         h, taps = video, []
@@ -278,15 +285,25 @@ class VideoDiscriminator(nn.Module):
 
 class TFGANDiscriminator(nn.Module):
     """Both discriminators with their own text encoder: the frame D is conditioned on the content vector, the
-    video D on the motion vector."""
+    video D on the motion vector.
 
-    def __init__(self, cfg: TFGANModelConfig, text_encoder: nn.Module):
+    With `aux_classes` ({label: number of values}) it also classifies those labels from the trunks' final features
+    (the frame trunk's averaged over the judged frames, joined with the video trunk's), before any text enters:
+    AC-GAN heads, `forward(..., aux=True)`."""
+
+    def __init__(self, cfg: TFGANModelConfig, text_encoder: nn.Module, aux_classes: dict[str, int] | None = None):
         super().__init__()
         cfg.check()
         self.cfg = cfg
         self.text = TextVectors(text_encoder, cfg.cond_dim)
         self.frame = FrameDiscriminator(cfg)
         self.video = VideoDiscriminator(cfg)
+        dim = self.frame.trunk_dim + self.video.trunk_dim
+        hidden = 2 * _widths(cfg.disc_channels)[3]
+        self.aux = nn.ModuleDict({
+            name: nn.Sequential(nn.Linear(dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, k))
+            for name, k in (aux_classes or {}).items()
+        })
 
     def pick_frames(self, video: torch.Tensor) -> torch.Tensor:
         """The frames the frame D judges: all, or `frame_samples` random ones per batch."""
@@ -295,14 +312,16 @@ class TFGANDiscriminator(nn.Module):
             return video
         return video.index_select(2, torch.randperm(t, device=video.device)[:k].sort().values)
 
-    def forward(
-        self, video: torch.Tensor, texts: list[tuple[torch.Tensor, torch.Tensor]]
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, video: torch.Tensor, texts: list[tuple[torch.Tensor, torch.Tensor]], aux: bool = False):
         """(frame logits [B, T'], video logits [B]) of `video` paired with each caption batch (ids, mask) of
-        `texts`. The trunks do not see the text, so they run once however many caption batches are judged."""
+        `texts`. The trunks do not see the text, so they run once however many caption batches are judged.
+        With `aux`, returns (that list, {label: class logits [B, K]} from the text-free trunk features)."""
         frame_feats, video_feats = self.frame.features(self.pick_frames(video)), self.video.features(video)
         out = []
         for ids, mask in texts:
             content, motion = self.text(ids, mask)
             out.append((self.frame.score(frame_feats, content), self.video.score(video_feats, motion)))
-        return out
+        if not aux:
+            return out
+        trunk = torch.cat([frame_feats[-1].mean(1), video_feats[-1]], 1)
+        return out, {name: head(trunk) for name, head in self.aux.items()}

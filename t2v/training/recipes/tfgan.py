@@ -38,7 +38,12 @@ class TFGANRecipe(T2VRecipe):
         # --- discriminators: real+matched -> real; fake+matched and real+mismatched -> fake
         r1_step = m.r1_gamma > 0 and step % m.r1_every == 0
         real_in = real.detach().requires_grad_(r1_step)
-        (f_real, v_real), (f_mis, v_mis) = D(real_in, [text, mismatched])
+        use_aux = bool(m.aux_labels)
+        judged = D(real_in, [text, mismatched], aux=use_aux)
+        if use_aux:  # AC-GAN: the text-free heads of D learn the labels from real clips
+            judged, aux_real = judged
+            labels = batch["labels"].to(real.device)
+        (f_real, v_real), (f_mis, v_mis) = judged
         ((f_fake, v_fake),) = D(fake.detach(), [text])
         w = m.mismatch_weight
         loss_d = (
@@ -52,6 +57,10 @@ class TFGANRecipe(T2VRecipe):
             "frame_match_acc": (f_real > f_mis).float().mean().detach(),
             "video_match_acc": (v_real > v_mis).float().mean().detach(),
         }
+        if use_aux:
+            aux_d, acc = self._aux_loss(aux_real, labels)
+            loss_d = loss_d + m.aux_weight * aux_d
+            logs.update(aux_d=aux_d.detach(), aux_real_acc=acc)
         if r1_step:  # per frame for the frame D (each frame is one of its samples), per clip for the video D
             r1 = r1_penalty(f_real, real_in) / f_real.shape[1] + r1_penalty(v_real, real_in)
             loss_d = loss_d + m.r1_gamma * m.r1_every * r1
@@ -67,8 +76,15 @@ class TFGANRecipe(T2VRecipe):
 
         # --- generator: fool both discriminators with matched captions
         with self.frozen(D):  # through the unwrapped D: no DDP reduction for a network that is not updated here
-            ((f_gen, v_gen),) = self.unwrap("D")(fake, [text])
-            loss_g = loss.g(f_gen) + loss.g(v_gen)
+            judged = self.unwrap("D")(fake, [text], aux=use_aux)
+        if use_aux:  # ... and G makes its clips read as their caption's labels
+            judged, aux_fake = judged
+            aux_g, acc = self._aux_loss(aux_fake, labels)
+            logs.update(aux_g=aux_g.detach(), aux_fake_acc=acc)
+        ((f_gen, v_gen),) = judged
+        loss_g = loss.g(f_gen) + loss.g(v_gen)
+        if use_aux:
+            loss_g = loss_g + m.aux_weight * aux_g
         self.update("G", loss_g)
         logs["loss_g"] = loss_g.detach()
         return logs
