@@ -9,7 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
+
+
+def check_aux_labels(labels: list[str], weight: float) -> None:
+    """model.aux_labels / model.aux_weight of a recipe with AC-GAN heads on its discriminator."""
+    if len(set(labels)) != len(labels) or weight < 0:
+        raise ConfigError(f"model.aux_labels must name distinct labels and model.aux_weight be >= 0, got "
+                          f"{labels} / {weight}")
 
 
 def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype | None = None) -> Path:

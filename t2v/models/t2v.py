@@ -11,6 +11,7 @@ from torch import nn
 
 from ..nn import Text2Filter, WordAttention, conv2d_block, conv3d_block, up2d_block, up3d_block
 from ..text import TextFeatures
+from .base import check_aux_labels
 
 
 @dataclass
@@ -72,9 +73,7 @@ class T2VModelConfig:
             raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
         if not 0.0 <= self.mismatch_hard <= 1.0:
             raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
-        if len(set(self.aux_labels)) != len(self.aux_labels) or self.aux_weight < 0:
-            raise ConfigError(f"model.aux_labels must name distinct labels and model.aux_weight be >= 0, got "
-                              f"{self.aux_labels} / {self.aux_weight}")
+        check_aux_labels(self.aux_labels, self.aux_weight)
 
 
 def _mlp(din: int, dout: int, hidden: int = 256) -> nn.Sequential:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..nn import Text2Filter, conv2d_block, conv3d_block
 from ..text import TextFeatures
+from .base import check_aux_labels
 
 
 @dataclass
@@ -66,9 +67,7 @@ class TFGANModelConfig:
             raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
         if len(self.betas) != 2:
             raise ConfigError(f"model.betas must be two numbers, got {self.betas}")
-        if len(set(self.aux_labels)) != len(self.aux_labels) or self.aux_weight < 0:
-            raise ConfigError(f"model.aux_labels must name distinct labels and model.aux_weight be >= 0, got "
-                              f"{self.aux_labels} / {self.aux_weight}")
+        check_aux_labels(self.aux_labels, self.aux_weight)
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
