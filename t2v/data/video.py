@@ -210,7 +210,9 @@ def read_video(
             if not container.streams.video:
                 raise VideoReadError(f"{path}: no video stream; give a video file (mp4, webm, avi, gif, ...)")
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # one decoding thread: frame-threaded decoding may stop at a different frame of a damaged file from
+            # run to run, and the builders promise identical output for identical input (they parallelise over files)
+            stream.codec_context.thread_count = 1
             for i, frame in enumerate(container.decode(stream)):
                 if i < start or (i - start) % stride:
                     continue
