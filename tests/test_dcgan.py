@@ -345,3 +345,56 @@ def test_inpainting_evaluation_scores_gan_and_baselines(exported, tiny_images, t
     assert read_image(tmp_path / "s.png").shape == (3 * 18 - 2, 5 * 18 - 2, 3)
     with pytest.raises(T2VError, match="between 0 and 1"):
         main(["--model", str(exported), "--dataset", str(tiny_images), "--hole-size", "1.5"])
+
+
+@pytest.mark.parametrize("d_text", ["concat", "projection"])
+def test_discriminator_aux_heads_read_the_image_not_the_text(d_text):
+    cfg = DCGANModelConfig(**TINY, d_text=d_text)
+    D = DCGANDiscriminator(cfg, _Words(), aux_classes={"action": 6, "place": 5}).eval()
+    x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    (a, am), (b, bm) = _captions(4), _captions(4, seed=1)
+    logits, aux = D(x, torch.cat([a, b]), torch.cat([am, bm]), aux=True)  # GAN-CLS: 2 captions per image
+    assert logits.shape == (8,) and {k: tuple(v.shape) for k, v in aux.items()} == {"action": (4, 6), "place": (4, 5)}
+    assert torch.equal(logits, D(x, torch.cat([a, b]), torch.cat([am, bm])))  # the heads leave the logits alone
+    _, swapped = D(x, b, bm, aux=True)
+    assert all(torch.equal(aux[k], swapped[k]) for k in aux)  # the caption does not reach the heads
+    sum(v.sum() for v in aux.values()).backward()
+    assert x.grad.abs().sum() > 0 and all(p.grad is not None for p in D.aux.parameters())
+    assert D.text_encoder.embed.weight.grad is None
+    assert not any(k.startswith("aux.") for k in DCGANDiscriminator(cfg, _Words()).state_dict())
+
+
+def test_aux_labels_join_d_and_g_losses_and_survive_export(tiny_images, tmp_path):
+    """model.aux_labels: the heads' cross-entropy on the real images joins D's loss, the one on G's images (targets:
+    the labels of the item whose caption drove them) joins G's; the exported D keeps its heads."""
+    import torch.nn.functional as F
+
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_images, tmp_path / "aux", 2, {"aux_labels": ["color", "place"]}))
+    recipe = trainer.recipe
+    assert set(recipe.nets["D"].aux) == {"color", "place"}
+    batch = next(trainer.batches())
+    D, labels = recipe.nets["D"], batch["labels"]
+    ids, mask = recipe._text(batch["caption"], torch.device("cpu"))
+    with torch.no_grad():
+        _, aux = D(batch["pixels"].contiguous(memory_format=torch.channels_last), ids, mask, aux=True)
+        expect = sum(F.cross_entropy(aux[n], labels[:, c]) for n, c in zip(aux, recipe.aux_columns)) / 2
+    torch.manual_seed(0)
+    logs = recipe.train_step(batch, 0)
+    assert float(logs["aux_d"]) == pytest.approx(float(expect), rel=1e-4)
+    for key in ("aux_g", "aux_real_acc", "aux_fake_acc"):
+        assert key in logs and torch.isfinite(logs[key])
+    # G's loss is its adversarial term plus aux_weight times the heads' loss on its images
+    assert float(logs["loss_g"]) == pytest.approx(
+        float(logs["adv"] + logs["adv_int"] + logs["aux_g"]), rel=1e-5)
+    assert "aux_d" not in Trainer(_cfg(tiny_images, tmp_path / "plain", 1)).recipe.train_step(batch, 0)
+    pipe = TextToImagePipeline.from_pretrained(trainer.fit())
+    assert {k: v.out_features for k, v in pipe.discriminator.aux.items()} == {"color": 3, "place": 2}
+    assert pipe(["green ball on grass"], num_samples=2, seed=0).images.shape == (2, 16, 16, 3)
+    with pytest.raises(ConfigError, match="model.aux_labels: shape not among the dataset's labels"):
+        Trainer(_cfg(tiny_images, tmp_path / "bad", 1, {"aux_labels": ["shape"]}))
+    with pytest.raises(ConfigError, match="model.aux_labels needs the text-conditional model"):
+        DCGANModelConfig(conditional=False, aux_labels=["place"]).check()
+    with pytest.raises(ConfigError, match="model.aux_labels must name distinct labels"):
+        DCGANModelConfig(aux_labels=["place", "place"]).check()

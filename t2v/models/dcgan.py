@@ -19,6 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nn import conv2d_block, up2d_block
+from .base import check_aux_labels
 
 
 @dataclass
@@ -38,6 +39,10 @@ class DCGANModelConfig:
     int_weight: float = 1.0  # GAN-INT: weight of the G term on interpolated captions (0 = off)
     int_beta: float = 0.5  # GAN-INT: interpolate beta * t1 + (1 - beta) * t2
     mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): weight of G's 1 / (|G(t,z1)-G(t,z2)| / |z1-z2|) term (0 = off)
+    # AC-GAN heads (Odena et al. 2017) on D's text-free trunk: D also classifies these dataset labels of the real
+    # image, and G's images must read as their caption's labels to them (needs the conditional model)
+    aux_labels: list[str] = field(default_factory=list)
+    aux_weight: float = 1.0
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -63,6 +68,10 @@ class DCGANModelConfig:
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
+        check_aux_labels(self.aux_labels, self.aux_weight)
+        if self.aux_labels and not self.conditional:
+            raise ConfigError("model.aux_labels needs the text-conditional model (model.conditional: true): an "
+                              "unconditional G cannot be asked for a label")
 
 
 def dcgan_init(*modules: nn.Module | None) -> None:
@@ -140,9 +149,12 @@ class DCGANDiscriminator(_TextConditioned):
 
     Given k*B captions for B images, each image is scored against the captions i, B + i, ..., (k-1)B + i (the
     convolutional trunk runs once): GAN-CLS scores a real batch against its right and its wrong captions this way.
+    With `aux_classes` ({label: number of values}) it also classifies those labels from the trunk's 4x4 features
+    averaged over positions, before any text enters (AC-GAN heads; `forward(..., aux=True)`).
     """
 
-    def __init__(self, cfg: DCGANModelConfig, text_encoder: nn.Module | None = None):
+    def __init__(self, cfg: DCGANModelConfig, text_encoder: nn.Module | None = None,
+                 aux_classes: dict[str, int] | None = None):
         super().__init__(cfg, text_encoder)
         widths = _widths(cfg.ndf, cfg.size)
         self.features = nn.Sequential(
@@ -162,15 +174,25 @@ class DCGANDiscriminator(_TextConditioned):
         self.project = nn.Linear(cfg.embed_dim, top, bias=False) \
             if self.text_encoder is not None and not concat else None
         self.out = nn.Conv2d(top, 1, 4, 1, 0, bias=False)
+        self.aux = nn.ModuleDict({name: nn.Linear(top, k) for name, k in (aux_classes or {}).items()})
         dcgan_init(self.features, self.fuse, self.out)
         if self.project is not None:
             nn.init.normal_(self.project.weight, 0.0, 0.02)
 
     def forward(
         self, x: torch.Tensor, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-        beta: float | None = None,
-    ) -> torch.Tensor:
+        beta: float | None = None, aux: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The logits; with `aux`, (the logits, {label: class logits [B, K]} of the B images)."""
         h = self.features(x)
+        logits = self._logits(h, ids, mask, beta)
+        if not aux:
+            return logits
+        pooled = h.mean((2, 3))
+        return logits, {name: head(pooled) for name, head in self.aux.items()}
+
+    def _logits(self, h: torch.Tensor, ids: torch.Tensor | None, mask: torch.Tensor | None,
+                beta: float | None) -> torch.Tensor:
         if self.text_encoder is None:
             return self.out(h).flatten()
         cond = self.condition(ids, mask, beta)

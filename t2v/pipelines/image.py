@@ -57,6 +57,20 @@ class ImageOutput:
         return written
 
 
+def _aux_classes(path: Path, labels: list[str]) -> dict[str, int]:
+    """{label: number of classes} of the AC-GAN heads stored in a discriminator file (their sizes are the training
+    data's vocabularies, which an export does not otherwise keep); {} where the file cannot be read, so that
+    load_weights reports it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            keys = set(f.keys())
+            return {n: f.get_slice(f"aux.{n}.weight").get_shape()[0] for n in labels if f"aux.{n}.weight" in keys}
+    except (SafetensorError, OSError, ValueError):
+        return {}
+
+
 class TextToImagePipeline(TextPrompts):
     """Text encoder + DCGAN generator (EMA weights where trained with EMA) + tokenizer, and the discriminator."""
 
@@ -106,8 +120,8 @@ class TextToImagePipeline(TextPrompts):
             return build_text_encoder(cfg.text, processor, assets_dir=d / "text") if processor is not None else None
 
         G = load_weights(DCGANGenerator(cfg.model, encoder()), d / WEIGHTS).eval()
-        D = load_weights(DCGANDiscriminator(cfg.model, encoder()), d / DISCRIMINATOR).eval() \
-            if (d / DISCRIMINATOR).is_file() else None
+        D = load_weights(DCGANDiscriminator(cfg.model, encoder(), _aux_classes(d / DISCRIMINATOR, cfg.model.aux_labels)),
+                         d / DISCRIMINATOR).eval() if (d / DISCRIMINATOR).is_file() else None
         return cls(G, processor, cfg, D).to(device)
 
     # --- sampling -----------------------------------------------------------------------------------------------

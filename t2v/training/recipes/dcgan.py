@@ -4,8 +4,10 @@ D step: real image + right caption -> real; fake image + right caption -> fake; 
 wrong caption -> fake, the two fake terms averaged (Reed et al., Algorithm 1). G step: fool D on its fakes; with
 GAN-INT also on images generated from interpolated captions beta * t1 + (1 - beta) * t2 (scored by D against the
 same interpolation); with model.mode_seeking, also the MSGAN term on a second batch from the same captions and new
-noise (Mao et al. 2019), against the conditional generator's habit of ignoring z. Objective by name from the
-t2v.losses catalogue (n_critic, clipping, gradient penalty honoured).
+noise (Mao et al. 2019), against the conditional generator's habit of ignoring z. With model.aux_labels, AC-GAN
+heads on D's text-free trunk learn the dataset's labels from the real images (D step) and G's images must read as
+their caption's labels to them (G step). Objective by name from the t2v.losses catalogue (n_critic, clipping,
+gradient penalty honoured).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ...errors import ConfigError
 from ...losses import AdversarialLoss, get_adversarial_loss, gradient_penalty, mode_seeking_loss
 from ...models.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANModelConfig
 from ...text import build_text_encoder, build_text_processor
+from ..aux import AuxLabelsMixin
 from ..data import ensure_dataset
 from ..ema import recompute_batchnorm
 from ..recipe import Recipe
@@ -36,7 +39,7 @@ def discriminator_loss(loss: AdversarialLoss, d_real: torch.Tensor, d_fake: torc
     return loss.d_real(d_real) + 0.5 * (loss.d_fake(d_wrong) + loss.d_fake(d_fake))
 
 
-class DCGANRecipe(Recipe):
+class DCGANRecipe(AuxLabelsMixin, Recipe):
     model_config = DCGANModelConfig
     ema_nets = ("G",)
 
@@ -66,7 +69,7 @@ class DCGANRecipe(Recipe):
             self.captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
             self.processor = build_text_processor(t, self.captions)
         encoders = [build_text_encoder(t, self.processor) if m.conditional else None for _ in range(2)]
-        G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1])
+        G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1], self._aux_classes())
         if m.channels_last:
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         self.nets = {"G": G, "D": D}
@@ -115,15 +118,25 @@ class DCGANRecipe(Recipe):
 
         # --- discriminator
         d_wrong = None
+        use_aux = bool(m.aux_labels)
         if cls:  # the trunk runs once on the real batch, scored against its right and its wrong captions
-            d_real, d_wrong = D(real, all_ids, all_mask).split(b)
+            d_real = D(real, all_ids, all_mask, aux=use_aux)
         else:
-            d_real = D(real, ids, mask)
+            d_real = D(real, ids, mask, aux=use_aux)
+        if use_aux:
+            d_real, aux_real = d_real
+            labels = batch["labels"].to(real.device)
+        if cls:
+            d_real, d_wrong = d_real.split(b)
         d_fake = D(fake.detach(), ids, mask)
         loss_d = discriminator_loss(loss, d_real, d_fake, d_wrong)
         logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
         if d_wrong is not None:
             logs["d_wrong"] = d_wrong.mean().detach()
+        if use_aux:  # AC-GAN: D's text-free heads learn the labels from the real images
+            aux_d, acc = self._aux_loss(aux_real, labels)
+            loss_d = loss_d + m.aux_weight * aux_d
+            logs.update(aux_d=aux_d.detach(), aux_real_acc=acc)
         if loss.gp_weight:
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + loss.gp_weight * gp
@@ -136,8 +149,13 @@ class DCGANRecipe(Recipe):
         # --- generator (through the unwrapped, frozen D: no weight gradients and no DDP reduction for it)
         with self.frozen(D):
             D_ = self.unwrap("D")
-            adv = loss.g(D_(fake, ids, mask))
-            loss_g = adv
+            judged = D_(fake, ids, mask, aux=use_aux)
+            if use_aux:  # ... and G's images must read as their caption's labels
+                judged, aux_fake = judged
+                aux_g, acc = self._aux_loss(aux_fake, labels)
+                logs.update(aux_g=aux_g.detach(), aux_fake_acc=acc)
+            adv = loss.g(judged)
+            loss_g = adv + m.aux_weight * aux_g if use_aux else adv
             if m.conditional and m.int_weight > 0:
                 z_int = torch.randn(b, m.z_dim, device=real.device)
                 adv_int = loss.g(D_(G(z_int, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ...data.format import BuiltDataset
 from ...data.loader import CaptionedDataset
@@ -13,11 +12,12 @@ from ...losses import get_adversarial_loss, gradient_penalty, r1_penalty, weight
 from ...losses.vae import kl_normal, kl_normal_std
 from ...models.t2v import T2VGenerator, T2VModelConfig, VideoTextDiscriminator
 from ...text import build_text_encoder, build_text_processor
+from ..aux import AuxLabelsMixin
 from ..data import ensure_dataset
 from ..recipe import Recipe
 
 
-class T2VRecipe(Recipe):
+class T2VRecipe(AuxLabelsMixin, Recipe):
     model_config = T2VModelConfig
     ema_nets = ("G",)
     generator_class: type = T2VGenerator  # both built as cls(model_config, text_encoder); TFGAN swaps them
@@ -53,29 +53,6 @@ class T2VRecipe(Recipe):
         }
         known = [p for p in self.cfg.train.sample_prompts if len(self.processor.unknown_words(p)) < len(p.split())]
         self.preview_prompts = known or self._default_prompts()
-
-    def _aux_classes(self) -> dict[str, int]:
-        """{label: number of values} for model.aux_labels (AC-GAN heads of D); their columns in batch["labels"]."""
-        wanted = list(getattr(self.cfg.model, "aux_labels", []) or [])
-        names = self.data.label_names
-        missing = [n for n in wanted if n not in names]
-        if missing:
-            raise ConfigError(f"model.aux_labels: {', '.join(missing)} not among the dataset's labels "
-                              f"({', '.join(names) or 'it has none'})")
-        self.aux_columns = [names.index(n) for n in wanted]
-        return {n: len(self.data.label_vocab(n)) for n in wanted}
-
-    def _aux_loss(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean cross-entropy over the aux labels (items without a value skipped) and the share of clips whose every
-        known aux label is read right."""
-        loss, right = 0.0, torch.ones(labels.shape[0], dtype=torch.bool, device=labels.device)
-        for name, col in zip(logits, self.aux_columns):
-            target = labels[:, col]
-            known = target >= 0
-            loss = loss + F.cross_entropy(logits[name].float(), target.clamp(min=0), reduction="none")[known].sum() \
-                / known.sum().clamp(min=1)
-            right &= (logits[name].argmax(1) == target) | ~known
-        return loss / len(logits), right.float().mean()
 
     def _default_prompts(self) -> list[str]:
         heldout = self.data.indices("heldout") if "heldout" in self.data.meta.get("splits", {}) else []
