@@ -62,6 +62,14 @@ def test_resume_continues_identically(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
+    """A run stopped between checkpoints leaves metrics rows for steps it trains again on resume: no step twice."""
+    Trainer(toy_cfg(tmp_path, 6, checkpoint_every=4, keep_last=3)).fit()  # checkpoints 4 and 6, logs 2, 4, 6
+    Trainer(toy_cfg(tmp_path, 8), resume=str(tmp_path / "checkpoints/step_00000004")).fit()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8]
+
+
 def test_resume_from_bad_path_is_clear(tmp_path):
     with pytest.raises(T2VError, match="not a complete t2v checkpoint"):
         Trainer(toy_cfg(tmp_path, 4), resume=str(tmp_path / "nope"))

@@ -183,6 +183,19 @@ class Trainer:
                 "lower the learning rate or use train.mixed_precision=no"
             )
 
+    def _trim_metrics(self) -> None:
+        """Drop metrics.jsonl rows past the resumed step: the run that wrote them stopped before its next checkpoint,
+        and these steps are about to be trained (and logged) again."""
+        path = self.out / "metrics.jsonl"
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        keep = [line for line in lines if json.loads(line).get("step", 0) <= self.step]
+        if len(keep) < len(lines):
+            tmp = path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(keep))
+            tmp.replace(path)
+
     def _log(self, logs: dict[str, torch.Tensor], steps: int, elapsed: float) -> dict[str, float]:
         means = {k: self.acc.reduce(v.detach().float().reshape(1), "mean").item() for k, v in logs.items()}
         means["steps_per_s"] = steps / max(elapsed, 1e-9)
@@ -217,6 +230,8 @@ class Trainer:
         if self.resume_from is not None:
             self.load_checkpoint(self.resume_from)
             self.acc.print(f"resumed from {self.resume_from} at step {self.step}")
+            if self.acc.is_main_process:
+                self._trim_metrics()
         if self.acc.trackers == [] and self.acc.log_with:
             self.acc.init_trackers("t2v")
         nets = list(self.recipe.nets.values())
