@@ -120,8 +120,10 @@ class TextToImagePipeline(TextPrompts):
             return build_text_encoder(cfg.text, processor, assets_dir=d / "text") if processor is not None else None
 
         G = load_weights(DCGANGenerator(cfg.model, encoder()), d / WEIGHTS).eval()
-        D = load_weights(DCGANDiscriminator(cfg.model, encoder(), _aux_classes(d / DISCRIMINATOR, cfg.model.aux_labels)),
-                         d / DISCRIMINATOR).eval() if (d / DISCRIMINATOR).is_file() else None
+        D = None
+        if (d / DISCRIMINATOR).is_file():
+            heads = _aux_classes(d / DISCRIMINATOR, cfg.model.aux_labels)
+            D = load_weights(DCGANDiscriminator(cfg.model, encoder(), heads), d / DISCRIMINATOR).eval()
         return cls(G, processor, cfg, D).to(device)
 
     # --- sampling -----------------------------------------------------------------------------------------------
