@@ -33,3 +33,12 @@ class AuxLabelsMixin:
                 / known.sum().clamp(min=1)
             right &= (logits[name].argmax(1) == target) | ~known
         return loss / len(logits), right.float().mean()
+
+    def _aux_term(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, logs: dict[str, torch.Tensor],
+                  real: bool) -> torch.Tensor:
+        """model.aux_weight times the heads' loss, for D's objective on real items (`real`, logged as aux_d and
+        aux_real_acc) or G's on its own (aux_g, aux_fake_acc)."""
+        loss, acc = self._aux_loss(logits, labels)
+        side, kind = ("d", "real") if real else ("g", "fake")
+        logs.update({f"aux_{side}": loss.detach(), f"aux_{kind}_acc": acc})
+        return self.cfg.model.aux_weight * loss

@@ -134,9 +134,7 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         if d_wrong is not None:
             logs["d_wrong"] = d_wrong.mean().detach()
         if use_aux:  # AC-GAN: D's text-free heads learn the labels from the real images
-            aux_d, acc = self._aux_loss(aux_real, labels)
-            loss_d = loss_d + m.aux_weight * aux_d
-            logs.update(aux_d=aux_d.detach(), aux_real_acc=acc)
+            loss_d = loss_d + self._aux_term(aux_real, labels, logs, real=True)
         if loss.gp_weight:
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + loss.gp_weight * gp
@@ -152,10 +150,8 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
             judged = D_(fake, ids, mask, aux=use_aux)
             if use_aux:  # ... and G's images must read as their caption's labels
                 judged, aux_fake = judged
-                aux_g, acc = self._aux_loss(aux_fake, labels)
-                logs.update(aux_g=aux_g.detach(), aux_fake_acc=acc)
             adv = loss.g(judged)
-            loss_g = adv + m.aux_weight * aux_g if use_aux else adv
+            loss_g = adv + self._aux_term(aux_fake, labels, logs, real=False) if use_aux else adv
             if m.conditional and m.int_weight > 0:
                 z_int = torch.randn(b, m.z_dim, device=real.device)
                 adv_int = loss.g(D_(G(z_int, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))

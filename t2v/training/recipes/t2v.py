@@ -90,9 +90,7 @@ class T2VRecipe(AuxLabelsMixin, Recipe):
         loss_d = self.loss.d_real(d_real) + (1 - w) * self.loss.d_fake(d_fake) + w * self.loss.d_fake(d_mis)
         logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
         if use_aux:
-            aux_d, acc = self._aux_loss(aux_real, labels)
-            loss_d = loss_d + m.aux_weight * aux_d
-            logs.update(aux_d=aux_d.detach(), aux_real_acc=acc)
+            loss_d = loss_d + self._aux_term(aux_real, labels, logs, real=True)
         if self.loss.gp_weight:
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + self.loss.gp_weight * gp
@@ -111,8 +109,7 @@ class T2VRecipe(AuxLabelsMixin, Recipe):
             judged = self.unwrap("D")(fake, ids, mask, aux=use_aux)
         if use_aux:  # ... and make the clips read as their caption's labels
             judged, aux_fake = judged
-            aux_g, acc = self._aux_loss(aux_fake, labels)
-            logs.update(aux_g=aux_g.detach(), aux_fake_acc=acc)
+            aux_g = self._aux_term(aux_fake, labels, logs, real=False)
         adv = self.loss.g(judged)
         if m.prior == "text":
             kl = kl_normal(out["mu"], out["logvar"], out["prior_mu"], out["prior_logvar"])
@@ -123,7 +120,7 @@ class T2VRecipe(AuxLabelsMixin, Recipe):
         rec = weighted_l1(out["post_video"], real, m.fg_weight, m.fg_threshold)
         loss_g = m.adv_weight * adv + kl_w * kl + m.gist_weight * gist_rec + m.recon_weight * rec
         if use_aux:
-            loss_g = loss_g + m.aux_weight * aux_g
+            loss_g = loss_g + aux_g
         if "mask" in out:
             mask_l1 = 0.5 * (out["mask"].mean() + out["post_mask"].mean())
             loss_g = loss_g + m.mask_weight * mask_l1

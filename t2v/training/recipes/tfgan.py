@@ -58,9 +58,7 @@ class TFGANRecipe(T2VRecipe):
             "video_match_acc": (v_real > v_mis).float().mean().detach(),
         }
         if use_aux:
-            aux_d, acc = self._aux_loss(aux_real, labels)
-            loss_d = loss_d + m.aux_weight * aux_d
-            logs.update(aux_d=aux_d.detach(), aux_real_acc=acc)
+            loss_d = loss_d + self._aux_term(aux_real, labels, logs, real=True)
         if r1_step:  # per frame for the frame D (each frame is one of its samples), per clip for the video D
             r1 = r1_penalty(f_real, real_in) / f_real.shape[1] + r1_penalty(v_real, real_in)
             loss_d = loss_d + m.r1_gamma * m.r1_every * r1
@@ -79,12 +77,11 @@ class TFGANRecipe(T2VRecipe):
             judged = self.unwrap("D")(fake, [text], aux=use_aux)
         if use_aux:  # ... and G makes its clips read as their caption's labels
             judged, aux_fake = judged
-            aux_g, acc = self._aux_loss(aux_fake, labels)
-            logs.update(aux_g=aux_g.detach(), aux_fake_acc=acc)
+            aux_g = self._aux_term(aux_fake, labels, logs, real=False)
         ((f_gen, v_gen),) = judged
         loss_g = loss.g(f_gen) + loss.g(v_gen)
         if use_aux:
-            loss_g = loss_g + m.aux_weight * aux_g
+            loss_g = loss_g + aux_g
         self.update("G", loss_g)
         logs["loss_g"] = loss_g.detach()
         return logs
