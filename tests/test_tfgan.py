@@ -165,6 +165,20 @@ def test_discriminator_aux_heads_read_the_clip_not_the_text():
     assert isinstance(plain(video, [(ids, mask)]), list)  # without aux: the list of (frame, video) logits only
 
 
+@pytest.mark.parametrize("stages", [[0, 1], [0], [1, 2]])
+def test_filter_stages_pick_the_branch_inputs(stages):
+    """`filter_stages`: the text branches read those trunk stages' maps (stage i: size / 2**(i+1)), one per stage."""
+    cfg = small(filter_stages=stages)
+    video = torch.randn(2, 3, 8, 16, 16, requires_grad=True)
+    cond = torch.randn(2, cfg.cond_dim)
+    for D in (FrameDiscriminator(cfg), VideoDiscriminator(cfg)):
+        *taps, _ = D.features(video)
+        assert [x.shape[-1] for x in taps] == [16 // 2 ** (i + 1) for i in stages]
+        assert len(D.branches) == len(stages)
+        D.score(D.features(video), cond).sum().backward()
+        assert_all_grads(D)
+
+
 def test_frame_samples_and_video_size_64():
     tc, proc = text()
     D = TFGANDiscriminator(small(size=64, frames=16, frame_samples=4), build_text_encoder(tc, proc))
@@ -174,7 +188,9 @@ def test_frame_samples_and_video_size_64():
 
 
 @pytest.mark.parametrize("bad", [{"size": 24}, {"frames": 2}, {"disc_fusion": "add"}, {"frame_samples": 9},
-                                 {"filter_size": 4}, {"r1_every": 0}, {"betas": [0.0]}])
+                                 {"filter_size": 4}, {"r1_every": 0}, {"betas": [0.0]},
+                                 {"filter_stages": []}, {"filter_stages": [3]}, {"filter_stages": [2, 1]},
+                                 {"filter_stages": [1, 1]}])
 def test_bad_config_values(bad):
     with pytest.raises(ConfigError):
         small(**bad).check()

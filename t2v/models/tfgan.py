@@ -33,6 +33,8 @@ class TFGANModelConfig:
     video_disc_channels: int = 16  # video D first stage; doubled per stage
     filter_channels: int = 16  # 1x1 reduction before each text-filter branch (and the branch's output channels)
     filter_size: int = 5  # spatial kernel size of the text filters (3 x k x k in the video D)
+    # trunk stages whose outputs feed the text branches (stage i's maps are size / 2**(i+1)): 1, 2 = size/4, size/8
+    filter_stages: list[int] = field(default_factory=lambda: [1, 2])
     disc_fusion: str = "filter"  # filter | concat: how the branches of both discriminators take the text
     frame_samples: int = 0  # frames per clip the frame D judges (0 = every frame, as the paper)
     # objective and optimisation (recipe side)
@@ -61,6 +63,10 @@ class TFGANModelConfig:
             raise ConfigError(f"model.frame_samples must be in [0, frames={self.frames}], got {self.frame_samples}")
         if self.filter_size < 1 or self.filter_size % 2 == 0:
             raise ConfigError(f"model.filter_size must be odd, got {self.filter_size}")
+        if not self.filter_stages or sorted(set(self.filter_stages)) != list(self.filter_stages) or not set(
+                self.filter_stages) <= {0, 1, 2}:
+            raise ConfigError("model.filter_stages must be distinct trunk stages in increasing order, each of 0, 1, 2 "
+                              f"(the last stage, 3, is the trunk's output), got {self.filter_stages}")
         if self.r1_every < 1:
             raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
         if not 0.0 <= self.mismatch_hard <= 1.0:
@@ -220,27 +226,28 @@ def _widths(base: int) -> list[int]:
 
 class FrameDiscriminator(nn.Module):
     """Per-frame 2-D trunk (4 strided conv stages to size/16, no normalisation, LeakyReLU); text filters (k x k)
-    on the size/4 and size/8 maps; logits per frame [B, T]. The trunk does not see the text, so one trunk pass
-    serves several captions (`features` then `score`)."""
+    on the maps of `filter_stages` (default size/4 and size/8); logits per frame [B, T]. The trunk does not see
+    the text, so one trunk pass serves several captions (`features` then `score`)."""
 
     def __init__(self, cfg: TFGANModelConfig):
         super().__init__()
         w = _widths(cfg.disc_channels)
         self.stages = nn.ModuleList([conv2d_block(a, b, norm=False) for a, b in zip([3, *w], w)])
         k, r = cfg.filter_size, cfg.filter_channels
+        self.taps = list(cfg.filter_stages)
         self.branches = nn.ModuleList(
-            [TextBranch(c, cfg.cond_dim, r, (1, k, k), cfg.disc_fusion, pool_time=False) for c in w[1:3]]
+            [TextBranch(w[i], cfg.cond_dim, r, (1, k, k), cfg.disc_fusion, pool_time=False) for i in self.taps]
         )
         self.trunk_dim = w[3] * (cfg.size // 16) ** 2  # final features per frame
-        self.head = Head(self.trunk_dim, cfg.cond_dim, 2 * r, w[3])
+        self.head = Head(self.trunk_dim, cfg.cond_dim, len(self.taps) * r, w[3])
 
     def features(self, video: torch.Tensor) -> list[torch.Tensor]:
-        """[B, 3, T, H, W] -> the two branch inputs [B, C, T, h, w] and the final features [B, T, F]."""
+        """[B, 3, T, H, W] -> the branch inputs [B, C, T, h, w] and the final features [B, T, F]."""
         b = video.shape[0]
         h, taps = rearrange(video, "b c t h w -> (b t) c h w").contiguous(memory_format=torch.channels_last), []
         for i, stage in enumerate(self.stages):
             h = stage(h)
-            if i in (1, 2):
+            if i in self.taps:
                 taps.append(rearrange(h, "(b t) c h w -> b c t h w", b=b))
         return [*taps, rearrange(h, "(b t) c h w -> b t (c h w)", b=b)]
 
@@ -252,7 +259,7 @@ class FrameDiscriminator(nn.Module):
 
 class VideoDiscriminator(nn.Module):
     """3-D trunk over the clip (4 strided conv stages, T halved each stage down to 1, no normalisation, LeakyReLU);
-    text filters (3 x k x k) on the size/4 and size/8 maps; one logit per clip [B]."""
+    text filters (3 x k x k) on the maps of `filter_stages` (default size/4 and size/8); one logit per clip [B]."""
 
     def __init__(self, cfg: TFGANModelConfig):
         super().__init__()
@@ -263,17 +270,18 @@ class VideoDiscriminator(nn.Module):
             t = (t - 2) // 2 + 1 if t > 1 else t
         self.stages = nn.ModuleList(stages)
         k, r = cfg.filter_size, cfg.filter_channels
+        self.taps = list(cfg.filter_stages)
         self.branches = nn.ModuleList(
-            [TextBranch(c, cfg.cond_dim, r, (3, k, k), cfg.disc_fusion, pool_time=True) for c in w[1:3]]
+            [TextBranch(w[i], cfg.cond_dim, r, (3, k, k), cfg.disc_fusion, pool_time=True) for i in self.taps]
         )
         self.trunk_dim = w[3] * t * (cfg.size // 16) ** 2  # final features per clip
-        self.head = Head(self.trunk_dim, cfg.cond_dim, 2 * r, w[3])
+        self.head = Head(self.trunk_dim, cfg.cond_dim, len(self.taps) * r, w[3])
 
     def features(self, video: torch.Tensor) -> list[torch.Tensor]:
         h, taps = video, []
         for i, stage in enumerate(self.stages):
             h = stage(h)
-            if i in (1, 2):
+            if i in self.taps:
                 taps.append(h)
         return [*taps, rearrange(h, "b c t h w -> b (c t h w)")]
 
