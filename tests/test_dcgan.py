@@ -398,3 +398,22 @@ def test_aux_labels_join_d_and_g_losses_and_survive_export(tiny_images, tmp_path
         DCGANModelConfig(conditional=False, aux_labels=["place"]).check()
     with pytest.raises(ConfigError, match="model.aux_labels must name distinct labels"):
         DCGANModelConfig(aux_labels=["place", "place"]).check()
+
+
+def test_adc_heads_also_learn_generated_images(tiny_images, tmp_path):
+    """model.aux_mode=adc: the heads have 2K outputs, D's loss adds their cross-entropy on G's images against
+    "generated class k", and the export keeps the 2K-way heads."""
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_images, tmp_path / "adc", 2, {"aux_labels": ["color", "place"], "aux_mode": "adc"}))
+    recipe = trainer.recipe
+    assert {k: v.out_features for k, v in recipe.nets["D"].aux.items()} == {"color": 6, "place": 4}
+    torch.manual_seed(0)
+    logs = recipe.train_step(next(trainer.batches()), 0)
+    for key in ("aux_d", "aux_d_gen", "aux_gen_acc", "aux_g", "aux_fake_acc"):
+        assert key in logs and torch.isfinite(logs[key])
+    assert float(logs["loss_g"]) == pytest.approx(float(logs["adv"] + logs["adv_int"] + logs["aux_g"]), rel=1e-5)
+    pipe = TextToImagePipeline.from_pretrained(trainer.fit())
+    assert {k: v.out_features for k, v in pipe.discriminator.aux.items()} == {"color": 6, "place": 4}
+    with pytest.raises(ConfigError, match="model.aux_mode must be ac"):
+        DCGANModelConfig(aux_labels=["place"], aux_mode="both").check()

@@ -116,3 +116,17 @@ def test_aux_labels_train_d_heads_on_real_clips_and_g_towards_the_caption(tiny_v
     assert (final / "model.safetensors").is_file()  # G's export is unchanged by the D-only heads
     with pytest.raises(ConfigError, match="model.aux_labels: action not among the dataset's labels"):
         Trainer(_cfg(tiny_video_dataset, tmp_path / "bad", aux_labels=["action"]))
+
+
+def test_adc_heads_also_learn_generated_clips(tiny_video_dataset, tmp_path):
+    """model.aux_mode=adc: 2K-way heads; D adds their cross-entropy on G's clips against "generated class k"."""
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path / "adc", aux_labels=["color", "place"], aux_mode="adc"))
+    recipe = trainer.recipe
+    assert recipe.aux_adc and recipe._aux_classes() == {"color": 6, "place": 4}
+    torch.manual_seed(0)
+    logs = recipe.train_step(next(trainer.batches()), 1)
+    for key in ("aux_d", "aux_d_gen", "aux_gen_acc", "aux_g", "aux_fake_acc"):
+        assert key in logs and torch.isfinite(logs[key])
+    assert float(logs["aux_d_gen"]) == pytest.approx(np.log(6) / 2 + np.log(4) / 2, rel=0.3)

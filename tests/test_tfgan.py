@@ -324,3 +324,50 @@ def test_sample_cli(exported, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["o/blue_ball_moving_right_on_snow_0.gif", "o/blue_ball_moving_right_on_snow_1.gif"]
     assert all((tmp_path / p).stat().st_size > 0 for p in r.stdout.split())
+
+
+def test_adc_heads_learn_real_and_generated_classes(tiny_video_dataset, tmp_path):
+    """model.aux_mode=adc (ADC-GAN): 2K outputs per label; D's heads learn "real class k" on real clips and
+    "generated class k" on G's; G pays CE(real k) - CE(generated k)."""
+    import numpy as np
+
+    from t2v.training import Trainer
+
+    trainer = Trainer(_cfg(tiny_video_dataset, tmp_path / "adc", aux_labels=["color", "place"], aux_mode="adc",
+                           r1_gamma=0.0))
+    recipe = trainer.recipe
+    assert recipe.aux_adc and recipe.aux_values == {"color": 3, "place": 2}
+    assert {n: h[-1].out_features for n, h in recipe.nets["D"].aux.items()} == {"color": 6, "place": 4}
+    labels = torch.tensor([[0, 1], [2, 0], [1, -1]])  # the last item has no place: skipped for that head
+    torch.manual_seed(0)
+    logits = {"color": torch.randn(3, 6), "place": torch.randn(3, 4)}
+    ce = F.cross_entropy
+    real = (ce(logits["color"], labels[:, 0]) + ce(logits["place"][:2], labels[:2, 1])) / 2
+    gen = (ce(logits["color"], labels[:, 0] + 3) + ce(logits["place"][:2], labels[:2, 1] + 2)) / 2
+    logs = {}
+    assert float(recipe._aux_term(logits, labels, logs, real=True)) == pytest.approx(float(real), rel=1e-6)
+    assert float(recipe._aux_generated_term(logits, labels, logs)) == pytest.approx(float(gen), rel=1e-6)
+    assert float(recipe._aux_term(logits, labels, logs, real=False, adc=True)) == pytest.approx(float(real - gen), rel=1e-6)
+    assert float(recipe._aux_term(logits, labels, logs, real=False)) == pytest.approx(float(real), rel=1e-6)
+    assert {"aux_d", "aux_d_gen", "aux_gen_acc", "aux_g", "aux_fake_acc"} <= set(logs)
+    batch = next(trainer.batches())
+    logs = recipe.train_step(batch, 0)
+    for key in ("aux_d", "aux_d_gen", "aux_gen_acc", "aux_g", "aux_fake_acc"):
+        assert key in logs and torch.isfinite(logs[key])
+    # untrained heads read the generated clips near chance over 2K classes
+    assert float(logs["aux_d_gen"]) == pytest.approx(np.log(6) / 2 + np.log(4) / 2, rel=0.3)
+    # model.aux_adc_start: before it the 2K-way heads learn from real clips only (no D pass on G's heads)
+    late = Trainer(_cfg(tiny_video_dataset, tmp_path / "late", aux_labels=["place"], aux_mode="adc",
+                        aux_adc_start=5, r1_gamma=0.0)).recipe
+    assert not late.adc_on(4) and late.adc_on(5)
+    early = late.train_step(batch, 0)
+    assert "aux_d" in early and "aux_d_gen" not in early
+    # ... and G's aux term is then CE(real k) alone, so it is positive (the adc one can go below zero)
+    assert float(early["aux_g"]) > 0
+    assert "aux_d_gen" in late.train_step(batch, 5)
+    final = trainer.fit()
+    assert (final / "model.safetensors").is_file()
+    with pytest.raises(ConfigError, match="model.aux_mode must be ac"):
+        small(aux_labels=["place"], aux_mode="acgan").check()
+    with pytest.raises(ConfigError, match="model.aux_adc_start is a step"):
+        small(aux_labels=["place"], aux_mode="adc", aux_adc_start=-1).check()

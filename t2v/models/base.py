@@ -12,11 +12,16 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 
 
-def check_aux_labels(labels: list[str], weight: float) -> None:
-    """model.aux_labels / model.aux_weight of a recipe with AC-GAN heads on its discriminator."""
+def check_aux_labels(labels: list[str], weight: float, mode: str = "ac", adc_start: int = 0) -> None:
+    """model.aux_labels / aux_weight / aux_mode / aux_adc_start of a recipe with AC-GAN heads on its discriminator."""
     if len(set(labels)) != len(labels) or weight < 0:
         raise ConfigError(f"model.aux_labels must name distinct labels and model.aux_weight be >= 0, got "
                           f"{labels} / {weight}")
+    if mode not in ("ac", "adc"):
+        raise ConfigError(f"model.aux_mode must be ac (AC-GAN: heads learn from real items) or adc (ADC-GAN: also "
+                          f"from generated ones, 2K classes), got {mode!r}")
+    if adc_start < 0:
+        raise ConfigError(f"model.aux_adc_start is a step (>= 0), got {adc_start}")
 
 
 def save_weights(module: nn.Module, path: str | Path, dtype: torch.dtype | None = None) -> Path:

@@ -43,6 +43,8 @@ class DCGANModelConfig:
     # image, and G's images must read as their caption's labels to them (needs the conditional model)
     aux_labels: list[str] = field(default_factory=list)
     aux_weight: float = 1.0
+    aux_mode: str = "ac"  # ac: heads learn from real items; adc: ADC-GAN, 2K classes, also from G's
+    aux_adc_start: int = 0  # adc: step from which D's heads also learn G's items (before: real ones only)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -68,7 +70,7 @@ class DCGANModelConfig:
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
-        check_aux_labels(self.aux_labels, self.aux_weight)
+        check_aux_labels(self.aux_labels, self.aux_weight, self.aux_mode, self.aux_adc_start)
         if self.aux_labels and not self.conditional:
             raise ConfigError("model.aux_labels needs the text-conditional model (model.conditional: true): an "
                               "unconditional G cannot be asked for a label")

@@ -51,6 +51,8 @@ class T2VModelConfig:
     # caption determines (Scene-Actions: action, place).
     aux_labels: list[str] = field(default_factory=list)
     aux_weight: float = 1.0
+    aux_mode: str = "ac"  # ac: heads learn from real items; adc: ADC-GAN, 2K classes, also from G's
+    aux_adc_start: int = 0  # adc: step from which D's heads also learn G's items (before: real ones only)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
@@ -73,7 +75,7 @@ class T2VModelConfig:
             raise ConfigError(f"model.r1_every must be >= 1, got {self.r1_every}")
         if not 0.0 <= self.mismatch_hard <= 1.0:
             raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
-        check_aux_labels(self.aux_labels, self.aux_weight)
+        check_aux_labels(self.aux_labels, self.aux_weight, self.aux_mode, self.aux_adc_start)
 
 
 def _mlp(din: int, dout: int, hidden: int = 256) -> nn.Sequential:

@@ -45,6 +45,8 @@ class TFGANModelConfig:
     mismatch_hard: float = 0.0  # share of mismatched captions from clips one label off (e.g. only the shape differs)
     aux_labels: list[str] = field(default_factory=list)  # AC-GAN heads on the text-free trunks of both Ds
     aux_weight: float = 1.0
+    aux_mode: str = "ac"  # ac: heads learn from real items; adc: ADC-GAN, 2K classes, also from G's
+    aux_adc_start: int = 0  # adc: step from which D's heads also learn G's items (before: real ones only)
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.0, 0.99])
@@ -73,7 +75,7 @@ class TFGANModelConfig:
             raise ConfigError(f"model.mismatch_hard is a share in [0, 1], got {self.mismatch_hard}")
         if len(self.betas) != 2:
             raise ConfigError(f"model.betas must be two numbers, got {self.betas}")
-        check_aux_labels(self.aux_labels, self.aux_weight)
+        check_aux_labels(self.aux_labels, self.aux_weight, self.aux_mode, self.aux_adc_start)
 
 
 def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

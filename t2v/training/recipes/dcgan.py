@@ -119,6 +119,7 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         # --- discriminator
         d_wrong = None
         use_aux = bool(m.aux_labels)
+        adc = self.adc_on(step)  # ADC-GAN's terms on generated items (model.aux_mode adc)
         if cls:  # the trunk runs once on the real batch, scored against its right and its wrong captions
             d_real = D(real, all_ids, all_mask, aux=use_aux)
         else:
@@ -128,13 +129,17 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
             labels = batch["labels"].to(real.device)
         if cls:
             d_real, d_wrong = d_real.split(b)
-        d_fake = D(fake.detach(), ids, mask)
+        d_fake = D(fake.detach(), ids, mask, aux=adc)
+        if adc:  # ADC-GAN: the heads also learn "generated image of class k"
+            d_fake, aux_gen = d_fake
         loss_d = discriminator_loss(loss, d_real, d_fake, d_wrong)
         logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
         if d_wrong is not None:
             logs["d_wrong"] = d_wrong.mean().detach()
         if use_aux:  # AC-GAN: D's text-free heads learn the labels from the real images
             loss_d = loss_d + self._aux_term(aux_real, labels, logs, real=True)
+            if adc:
+                loss_d = loss_d + self._aux_generated_term(aux_gen, labels, logs)
         if loss.gp_weight:
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + loss.gp_weight * gp
@@ -151,7 +156,7 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
             if use_aux:  # ... and G's images must read as their caption's labels
                 judged, aux_fake = judged
             adv = loss.g(judged)
-            loss_g = adv + self._aux_term(aux_fake, labels, logs, real=False) if use_aux else adv
+            loss_g = adv + self._aux_term(aux_fake, labels, logs, real=False, adc=adc) if use_aux else adv
             if m.conditional and m.int_weight > 0:
                 z_int = torch.randn(b, m.z_dim, device=real.device)
                 adv_int = loss.g(D_(G(z_int, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))

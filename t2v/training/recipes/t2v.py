@@ -80,17 +80,22 @@ class T2VRecipe(AuxLabelsMixin, Recipe):
         r1_step = m.r1_gamma > 0 and step % m.r1_every == 0
         real_in = real.detach().requires_grad_(r1_step)
         use_aux = bool(m.aux_labels)
+        adc = self.adc_on(step)  # ADC-GAN's terms on generated items (model.aux_mode adc)
         d_real = D(real_in, ids, mask, aux=use_aux)
         if use_aux:  # AC-GAN: D's text-free heads learn the labels from real clips
             labels = batch["labels"].to(real.device)
             d_real, aux_real = d_real
-        d_fake = D(fake.detach(), ids, mask)
+        d_fake = D(fake.detach(), ids, mask, aux=adc)
+        if adc:  # ADC-GAN: the heads also learn "generated clip of class k"
+            d_fake, aux_gen = d_fake
         d_mis = D(real, mis_ids, mis_mask)
         w = m.mismatch_weight
         loss_d = self.loss.d_real(d_real) + (1 - w) * self.loss.d_fake(d_fake) + w * self.loss.d_fake(d_mis)
         logs = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
         if use_aux:
             loss_d = loss_d + self._aux_term(aux_real, labels, logs, real=True)
+            if adc:
+                loss_d = loss_d + self._aux_generated_term(aux_gen, labels, logs)
         if self.loss.gp_weight:
             gp = gradient_penalty(lambda x: D(x, ids, mask), real, fake)
             loss_d = loss_d + self.loss.gp_weight * gp
@@ -109,7 +114,7 @@ class T2VRecipe(AuxLabelsMixin, Recipe):
             judged = self.unwrap("D")(fake, ids, mask, aux=use_aux)
         if use_aux:  # ... and make the clips read as their caption's labels
             judged, aux_fake = judged
-            aux_g = self._aux_term(aux_fake, labels, logs, real=False)
+            aux_g = self._aux_term(aux_fake, labels, logs, real=False, adc=adc)
         adv = self.loss.g(judged)
         if m.prior == "text":
             kl = kl_normal(out["mu"], out["logvar"], out["prior_mu"], out["prior_logvar"])

@@ -39,12 +39,16 @@ class TFGANRecipe(T2VRecipe):
         r1_step = m.r1_gamma > 0 and step % m.r1_every == 0
         real_in = real.detach().requires_grad_(r1_step)
         use_aux = bool(m.aux_labels)
+        adc = self.adc_on(step)  # ADC-GAN's terms on generated items (model.aux_mode adc)
         judged = D(real_in, [text, mismatched], aux=use_aux)
         if use_aux:  # AC-GAN: the text-free heads of D learn the labels from real clips
             judged, aux_real = judged
             labels = batch["labels"].to(real.device)
         (f_real, v_real), (f_mis, v_mis) = judged
-        ((f_fake, v_fake),) = D(fake.detach(), [text])
+        judged_fake = D(fake.detach(), [text], aux=adc)
+        if adc:  # ADC-GAN: the heads also learn "generated clip of class k"
+            judged_fake, aux_gen = judged_fake
+        ((f_fake, v_fake),) = judged_fake
         w = m.mismatch_weight
         loss_d = (
             loss.d_real(f_real) + loss.d_real(v_real)
@@ -59,6 +63,8 @@ class TFGANRecipe(T2VRecipe):
         }
         if use_aux:
             loss_d = loss_d + self._aux_term(aux_real, labels, logs, real=True)
+            if adc:
+                loss_d = loss_d + self._aux_generated_term(aux_gen, labels, logs)
         if r1_step:  # per frame for the frame D (each frame is one of its samples), per clip for the video D
             r1 = r1_penalty(f_real, real_in) / f_real.shape[1] + r1_penalty(v_real, real_in)
             loss_d = loss_d + m.r1_gamma * m.r1_every * r1
@@ -77,7 +83,7 @@ class TFGANRecipe(T2VRecipe):
             judged = self.unwrap("D")(fake, [text], aux=use_aux)
         if use_aux:  # ... and G makes its clips read as their caption's labels
             judged, aux_fake = judged
-            aux_g = self._aux_term(aux_fake, labels, logs, real=False)
+            aux_g = self._aux_term(aux_fake, labels, logs, real=False, adc=adc)
         ((f_gen, v_gen),) = judged
         loss_g = loss.g(f_gen) + loss.g(v_gen)
         if use_aux:
