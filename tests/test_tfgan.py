@@ -369,5 +369,7 @@ def test_adc_heads_learn_real_and_generated_classes(tiny_video_dataset, tmp_path
     assert (final / "model.safetensors").is_file()
     with pytest.raises(ConfigError, match="model.aux_mode must be ac"):
         small(aux_labels=["place"], aux_mode="acgan").check()
+    with pytest.raises(ConfigError, match="model.aux_mode adc trains the label heads of model.aux_labels"):
+        small(aux_mode="adc").check()
     with pytest.raises(ConfigError, match="model.aux_adc_start is a step"):
         small(aux_labels=["place"], aux_mode="adc", aux_adc_start=-1).check()

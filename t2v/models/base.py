@@ -20,6 +20,8 @@ def check_aux_labels(labels: list[str], weight: float, mode: str = "ac", adc_sta
     if mode not in ("ac", "adc"):
         raise ConfigError(f"model.aux_mode must be ac (AC-GAN: heads learn from real items) or adc (ADC-GAN: also "
                           f"from generated ones, 2K classes), got {mode!r}")
+    if mode == "adc" and not labels:
+        raise ConfigError("model.aux_mode adc trains the label heads of model.aux_labels, which names none")
     if adc_start < 0:
         raise ConfigError(f"model.aux_adc_start is a step (>= 0), got {adc_start}")
 
