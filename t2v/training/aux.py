@@ -15,8 +15,6 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 
-AUX_MODES = ("ac", "adc")
-
 
 class AuxLabelsMixin:
     """For a Recipe with `self.data` (a BuiltDataset) and `self.cfg.model.aux_labels`."""
