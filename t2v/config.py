@@ -49,6 +49,7 @@ class DataConfig:
 class TrainConfig:
     output_dir: str = "runs/default"
     max_steps: int = 1000
+    max_minutes: float = 0.0  # wall-clock budget of this run (0 = none): stop early, checkpoint and export as at max_steps
     seed: int = 0
     mixed_precision: str = "no"  # no | fp16 | bf16
     grad_accum: int = 1

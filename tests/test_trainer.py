@@ -112,3 +112,22 @@ def test_grad_accumulation_and_bf16_autocast(tmp_path):
     t.fit()
     with pytest.raises(T2VError, match="mixed_precision"):
         Trainer(toy_cfg(tmp_path / "x", 2, mixed_precision="fp8"))
+
+
+def test_max_minutes_stops_early_checkpoints_and_exports(tmp_path, monkeypatch):
+    import t2v.training.trainer as trainer_mod
+
+    clock = iter(range(0, 10_000, 30))  # every perf_counter() call is 30 s later than the one before
+    monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: float(next(clock)))
+    final = Trainer(toy_cfg(tmp_path, 1000, max_minutes=2.0, checkpoint_every=0)).fit()
+    step = json.loads((list_checkpoints(tmp_path)[-1] / "trainer_state.json").read_text())["step"]
+    assert 1 < step < 10  # stopped by the clock (2 min), far short of max_steps
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == step  # the last step is logged like a max_steps one
+    from t2v.models.toy import ToyGenerator
+
+    assert ToyGenerator.from_pretrained(final)(torch.zeros(3, 2)).shape == (3, 2)
+    t = Trainer(toy_cfg(tmp_path, 1000), resume="latest")  # and resumes from there
+    assert t.resume_from is not None
+    with pytest.raises(T2VError, match="max_minutes"):
+        Trainer(toy_cfg(tmp_path / "x", 2, max_minutes=-1))

@@ -62,6 +62,8 @@ class Trainer:
         t = cfg.train
         if t.mixed_precision not in ("no", "fp16", "bf16"):
             raise T2VError(f"train.mixed_precision must be no, fp16 or bf16, got {t.mixed_precision!r}")
+        if t.max_minutes < 0:
+            raise T2VError(f"train.max_minutes must be >= 0 (0 = no limit), got {t.max_minutes}")
         self.out = Path(t.output_dir)
         trackers = []
         try:
@@ -210,6 +212,16 @@ class Trainer:
         nets.update({n: e.model for n, e in self.emas.items()})
         return nets
 
+    def _out_of_time(self, started: float) -> bool:
+        """train.max_minutes reached; every process takes the main process's clock so that all stop at one step."""
+        limit = self.cfg.train.max_minutes
+        if limit <= 0:
+            return False
+        over = torch.tensor(float(time.perf_counter() - started >= limit * 60.0), device=self.acc.device)
+        if self.acc.num_processes > 1:
+            over = self.acc.reduce(over, "max")
+        return bool(over.item())
+
     def describe(self) -> str:
         a, t = self.acc, self.cfg.train
         per = self.cfg.data.batch_size
@@ -238,7 +250,8 @@ class Trainer:
         bar = tqdm(total=t.max_steps, initial=self.step, disable=not self.acc.is_local_main_process, dynamic_ncols=True)
         batches = self.batches()
         tick, last_logged = time.perf_counter(), self.step
-        while self.step < t.max_steps:
+        started, stop_at = tick, t.max_steps
+        while self.step < stop_at:
             for m in nets:
                 m.train()
             logs: dict[str, torch.Tensor] = {}
@@ -252,11 +265,14 @@ class Trainer:
                 s.step()
             self.step += 1
             bar.update(1)
-            if self.step % t.log_every == 0 or self.step == t.max_steps:
+            if self.step < stop_at and self._out_of_time(started):
+                stop_at = self.step
+                self.acc.print(f"train.max_minutes={t.max_minutes:g} reached at step {self.step}; checkpointing and exporting")
+            if self.step % t.log_every == 0 or self.step == stop_at:
                 means = self._log(logs, self.step - last_logged, time.perf_counter() - tick)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in means.items() if k != "steps_per_s"})
                 tick, last_logged = time.perf_counter(), self.step
-            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or self.step == t.max_steps:
+            if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or self.step == stop_at:
                 self.save_checkpoint()  # before the preview: a failing preview must not cost the steps since the last one
             if t.sample_every and self.step % t.sample_every == 0 and self.acc.is_main_process:
                 self.recipe.preview(self._eval_nets(), self.step, self.out / "samples")
