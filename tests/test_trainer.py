@@ -131,3 +131,38 @@ def test_max_minutes_stops_early_checkpoints_and_exports(tmp_path, monkeypatch):
     assert t.resume_from is not None
     with pytest.raises(T2VError, match="max_minutes"):
         Trainer(toy_cfg(tmp_path / "x", 2, max_minutes=-1))
+
+
+def test_a_failing_preview_warns_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    from t2v.training.recipes.toy import ToyRecipe
+
+    def broken(self, nets, step, out_dir):
+        raise ModuleNotFoundError("No module named 'av'")
+
+    monkeypatch.setattr(ToyRecipe, "preview", broken)
+    final = Trainer(toy_cfg(tmp_path, 8, sample_every=4)).fit()
+    assert final is not None and final.is_dir()
+    assert json.loads((list_checkpoints(tmp_path)[-1] / "trainer_state.json").read_text())["step"] == 8
+    err = capsys.readouterr().err
+    assert "warning: preview at step 4 failed (ModuleNotFoundError: No module named 'av'); training goes on" in err
+    assert "preview at step 8 failed" in err
+
+
+def test_missing_pyav_is_one_clear_error(tmp_path, monkeypatch):
+    import builtins
+
+    import numpy as np
+
+    from t2v.data.video import write_video
+
+    real_import = builtins.__import__
+
+    def no_av(name, *args, **kwargs):
+        if name == "av":
+            raise ImportError("No module named 'av'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    with pytest.raises(T2VError, match="needs PyAV: pip install av"):
+        write_video(tmp_path / "x.mp4", np.zeros((2, 8, 8, 3), np.uint8))
+    assert not (tmp_path / "x.mp4").exists()

@@ -48,9 +48,18 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def import_av():
+    """PyAV, or a one-line T2VError saying how to get it (it is a dependency, but a bare environment may lack it)."""
+    try:
+        import av
+    except ImportError:
+        raise T2VError("reading or writing video files needs PyAV: pip install av (or write PNG frames instead)") from None
+    return av
+
+
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 8, crf: int = 18) -> Path:
     """Write an H.264 (yuv420p) mp4; odd frame sizes are padded to even by edge repetition."""
-    import av
+    av = import_av()
 
     frames = _pad_even(_check_frames(frames))
     path = Path(path)
@@ -104,7 +113,7 @@ def _quantize(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def write_gif(path: str | Path, frames: np.ndarray, fps: int = 8) -> Path:
     """Write a looping GIF with one median-cut palette shared by all frames."""
-    import av
+    av = import_av()
 
     frames = _check_frames(frames)
     palette, index = _quantize(frames)
@@ -197,7 +206,7 @@ def read_video(
     Returns fewer than `num_frames` frames when the video is short; raises VideoReadError when the file
     cannot be decoded or holds no frame at `start`.
     """
-    import av
+    av = import_av()
 
     if stride < 1 or start < 0 or (num_frames is not None and num_frames < 1):
         raise ValueError(f"need stride >= 1, start >= 0, num_frames >= 1; got {stride}, {start}, {num_frames}")

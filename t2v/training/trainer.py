@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -212,6 +213,16 @@ class Trainer:
         nets.update({n: e.model for n, e in self.emas.items()})
         return nets
 
+    def _preview(self) -> None:
+        """Previews are for looking at, not for training: one that fails (a missing video codec, a full disk) is
+        reported in one line and the run goes on, so that it cannot cost the steps after it."""
+        try:
+            self.recipe.preview(self._eval_nets(), self.step, self.out / "samples")
+        except Exception as e:  # noqa: BLE001 - any failure of a preview, by design
+            msg = (str(e).splitlines() or [""])[0]
+            print(f"warning: preview at step {self.step} failed ({type(e).__name__}: {msg}); training goes on",
+                  file=sys.stderr)
+
     def _out_of_time(self, started: float) -> bool:
         """train.max_minutes reached; every process takes the main process's clock so that all stop at one step."""
         limit = self.cfg.train.max_minutes
@@ -275,7 +286,7 @@ class Trainer:
             if (t.checkpoint_every and self.step % t.checkpoint_every == 0) or self.step == stop_at:
                 self.save_checkpoint()  # before the preview: a failing preview must not cost the steps since the last one
             if t.sample_every and self.step % t.sample_every == 0 and self.acc.is_main_process:
-                self.recipe.preview(self._eval_nets(), self.step, self.out / "samples")
+                self._preview()
         bar.close()
         final = None
         if self.acc.is_main_process:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ...errors import ConfigError
 from ..format import DatasetWriter
-from ..video import VIDEO_SUFFIXES, VideoReadError, read_video
+from ..video import VIDEO_SUFFIXES, VideoReadError, import_av, read_video
 from .common import (
     Entry,
     Loaded,
@@ -49,7 +49,7 @@ PADDING_NOTE = "clips with fewer than (frames-1)*stride+1 frames are padded by r
 
 def frame_count(path: Path) -> int:
     """Frames in the first video stream from container metadata (0 when unknown or unreadable)."""
-    import av
+    av = import_av()
 
     try:
         with av.open(str(path)) as container:
