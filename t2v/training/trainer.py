@@ -228,10 +228,10 @@ class Trainer:
         limit = self.cfg.train.max_minutes
         if limit <= 0:
             return False
-        over = torch.tensor(float(time.perf_counter() - started >= limit * 60.0), device=self.acc.device)
-        if self.acc.num_processes > 1:
-            over = self.acc.reduce(over, "max")
-        return bool(over.item())
+        over = time.perf_counter() - started >= limit * 60.0
+        if self.acc.num_processes == 1:
+            return over
+        return bool(self.acc.reduce(torch.tensor(float(over), device=self.acc.device), "max").item())
 
     def describe(self) -> str:
         a, t = self.acc, self.cfg.train
