@@ -72,6 +72,29 @@ def test_res_up_and_decoder_shapes_and_gradients():
         assert_all_grads(dec)
 
 
+@pytest.mark.parametrize("norm", ["group", "pixel"])
+def test_decoder_normalisation(norm):
+    """gen_norm puts a norm before every activation of the decoder: each frame is normalised on its own (a frame's
+    output does not depend on the other frames of the batch), gradients reach every parameter, and the default adds
+    no parameter, so models exported before the option load unchanged."""
+    plain, normed = FrameDecoder(small(size=32)), FrameDecoder(small(size=32, gen_norm=norm))
+    assert {n for n, _ in plain.named_parameters()} <= {n for n, _ in normed.named_parameters()}
+    assert [type(m) for m in plain.modules() if "norm" in type(m).__name__.lower()] == []
+    kinds = {type(m).__name__ for m in normed.modules()}
+    assert ("GroupNorm" if norm == "group" else "PixelNorm") in kinds
+    code = torch.randn(6, 8 + 16 + 4)
+    out = normed(code)
+    assert out.shape == (6, 3, 32, 32) and out.abs().max() <= 1
+    assert torch.allclose(normed(code[:2]), out[:2], atol=1e-5)  # no batch statistics
+    out.pow(2).mean().backward()
+    assert_all_grads(normed)
+    # the pre-activation features are normalised: a 100x larger fc output gives the same frame
+    blk = normed.blocks[0]
+    x = torch.randn(2, blk.conv1.in_channels, 4, 4)
+    assert torch.allclose(blk(100 * x) - blk.skip(F.interpolate(100 * x, scale_factor=2.0)),
+                          blk(x) - blk.skip(F.interpolate(x, scale_factor=2.0)), atol=1e-3)
+
+
 def test_generator_shapes_gradients_and_latents():
     tc, proc = text()
     G = TFGANGenerator(small(), build_text_encoder(tc, proc))
@@ -190,7 +213,7 @@ def test_frame_samples_and_video_size_64():
 @pytest.mark.parametrize("bad", [{"size": 24}, {"frames": 2}, {"disc_fusion": "add"}, {"frame_samples": 9},
                                  {"filter_size": 4}, {"r1_every": 0}, {"betas": [0.0]},
                                  {"filter_stages": []}, {"filter_stages": [3]}, {"filter_stages": [2, 1]},
-                                 {"filter_stages": [1, 1]}])
+                                 {"filter_stages": [1, 1]}, {"gen_norm": "batch"}])
 def test_bad_config_values(bad):
     with pytest.raises(ConfigError):
         small(**bad).check()

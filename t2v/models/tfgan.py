@@ -29,6 +29,10 @@ class TFGANModelConfig:
     content_dim: int = 32  # content code z_c, shared by all frames of a clip
     motion_dim: int = 16  # per-frame noise e_t and GRU motion code h_t
     gen_channels: int = 16  # decoder width at size/2; doubled per halving of the resolution, up to 8x
+    # normalisation before each activation of the decoder: none (the default, and every model exported before it
+    # existed), group (GroupNorm, per frame: no batch statistics, so the EMA and sampling need nothing more) or
+    # pixel (ProGAN's pixelwise feature vector normalisation, no parameters)
+    gen_norm: str = "none"
     disc_channels: int = 16  # frame D first stage; doubled per stage
     video_disc_channels: int = 16  # video D first stage; doubled per stage
     filter_channels: int = 16  # 1x1 reduction before each text-filter branch (and the branch's output channels)
@@ -59,6 +63,8 @@ class TFGANModelConfig:
             raise ConfigError(f"model.size must be a power of two >= 16, got {self.size}")
         if self.frames < 4:
             raise ConfigError(f"model.frames must be at least 4, got {self.frames}")
+        if self.gen_norm not in GEN_NORMS:
+            raise ConfigError(f"model.gen_norm must be one of {', '.join(GEN_NORMS)}, got {self.gen_norm!r}")
         if self.disc_fusion not in ("concat", "filter"):
             raise ConfigError(f"model.disc_fusion must be concat or filter, got {self.disc_fusion!r}")
         if not 0 <= self.frame_samples <= self.frames:
@@ -104,18 +110,37 @@ class TextVectors(nn.Module):
         return content, motion
 
 
-class ResUp(nn.Module):
-    """Residual up-sampling block: nearest x2, two 3x3 convs on the main path, a 1x1 conv on the shortcut."""
+GEN_NORMS = ("none", "group", "pixel")
 
-    def __init__(self, cin: int, cout: int):
+
+class PixelNorm(nn.Module):
+    """Each pixel's feature vector scaled to unit root mean square over the channels (Karras et al. 2018)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
+
+
+def gen_norm(kind: str, channels: int) -> nn.Module:
+    """The decoder's normalisation layer (see `TFGANModelConfig.gen_norm`); GroupNorm takes up to 32 groups."""
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(32, channels), channels)
+    return PixelNorm() if kind == "pixel" else nn.Identity()
+
+
+class ResUp(nn.Module):
+    """Residual up-sampling block: nearest x2, two 3x3 convs on the main path (each after [norm,] LeakyReLU), a 1x1
+    conv on the shortcut."""
+
+    def __init__(self, cin: int, cout: int, norm: str = "none"):
         super().__init__()
+        self.norm1, self.norm2 = gen_norm(norm, cin), gen_norm(norm, cout)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        h = self.conv2(F.leaky_relu(self.conv1(F.leaky_relu(x, 0.2)), 0.2))
+        h = self.conv2(F.leaky_relu(self.norm2(self.conv1(F.leaky_relu(self.norm1(x), 0.2))), 0.2))
         return self.skip(x) + h
 
 
@@ -128,12 +153,13 @@ class FrameDecoder(nn.Module):
         levels = int(math.log2(cfg.size // 4))  # 4 -> size/2 takes levels - 1 blocks
         widths = [cfg.gen_channels * 2 ** min(3, levels - 1 - i) for i in range(levels)]
         self.fc = nn.Linear(cfg.content_dim + cfg.cond_dim + cfg.motion_dim, widths[0] * 16)
-        self.blocks = nn.Sequential(*[ResUp(a, b) for a, b in zip(widths, widths[1:])])
+        self.blocks = nn.Sequential(*[ResUp(a, b, cfg.gen_norm) for a, b in zip(widths, widths[1:])])
+        self.norm = gen_norm(cfg.gen_norm, widths[-1])
         self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = rearrange(self.fc(code), "n (c h w) -> n c h w", h=4, w=4).contiguous(memory_format=torch.channels_last)
-        return torch.tanh(self.to_rgb(F.leaky_relu(self.blocks(h), 0.2)))
+        return torch.tanh(self.to_rgb(F.leaky_relu(self.norm(self.blocks(h)), 0.2)))
 
 
 class TFGANGenerator(nn.Module):
