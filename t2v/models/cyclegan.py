@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..nn import norm2d
 from .base import ModelMixin
 
 NORMS = ("instance", "none")  # per-sample: a step may batch images of both domains through one net
@@ -52,13 +53,6 @@ class PatchDiscriminatorConfig:
             raise ConfigError("discriminator: ndf and n_layers must be positive")
 
 
-def norm_layer(kind: str, channels: int) -> nn.Module:
-    """Instance norm without affine parameters or running statistics, as in the reference implementation."""
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    return nn.Identity()
-
-
 def padded_conv(cin: int, cout: int, kernel: int, padding: str) -> list[nn.Module]:
     """A 'same' conv whose border is padded by `padding` (reflect | replicate | zeros)."""
     p = kernel // 2
@@ -81,10 +75,10 @@ class ResnetBlock(nn.Module):
 
     def __init__(self, dim: int, norm: str, padding: str, dropout: float):
         super().__init__()
-        layers = [*padded_conv(dim, dim, 3, padding), norm_layer(norm, dim), nn.ReLU(True)]
+        layers = [*padded_conv(dim, dim, 3, padding), norm2d(norm, dim), nn.ReLU(True)]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        layers += [*padded_conv(dim, dim, 3, padding), norm_layer(norm, dim)]
+        layers += [*padded_conv(dim, dim, 3, padding), norm2d(norm, dim)]
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,14 +95,14 @@ class ResnetGenerator(ModelMixin, nn.Module):
         config.check()
         self.config = config
         c, norm, pad = config.ngf, config.norm, config.padding
-        layers: list[nn.Module] = [*padded_conv(config.in_channels, c, 7, pad), norm_layer(norm, c), nn.ReLU(True)]
+        layers: list[nn.Module] = [*padded_conv(config.in_channels, c, 7, pad), norm2d(norm, c), nn.ReLU(True)]
         for _ in range(2):
-            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), norm_layer(norm, 2 * c), nn.ReLU(True)]
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), norm2d(norm, 2 * c), nn.ReLU(True)]
             c *= 2
         layers += [ResnetBlock(c, norm, pad, config.dropout) for _ in range(config.n_blocks)]
         for _ in range(2):
             layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
-                       norm_layer(norm, c // 2), nn.ReLU(True)]
+                       norm2d(norm, c // 2), nn.ReLU(True)]
             c //= 2
         layers += [*padded_conv(c, config.out_channels, 7, pad), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -130,7 +124,7 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, config.n_layers + 1):
             prev, mult = mult, min(2**n, 8)
             stride = 2 if n < config.n_layers else 1
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1), norm_layer(config.norm, ndf * mult),
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1), norm2d(config.norm, ndf * mult),
                        nn.LeakyReLU(0.2, True)]
         layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
         self.net = nn.Sequential(*layers)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
-from ..nn import Text2Filter, conv2d_block, conv3d_block
+from ..nn import Text2Filter, conv2d_block, conv3d_block, norm2d
 from ..text import TextFeatures
 from .base import check_aux_labels
 
@@ -113,27 +113,13 @@ class TextVectors(nn.Module):
 GEN_NORMS = ("none", "group", "pixel")
 
 
-class PixelNorm(nn.Module):
-    """Each pixel's feature vector scaled to unit root mean square over the channels (Karras et al. 2018)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
-
-
-def gen_norm(kind: str, channels: int) -> nn.Module:
-    """The decoder's normalisation layer (see `TFGANModelConfig.gen_norm`); GroupNorm takes up to 32 groups."""
-    if kind == "group":
-        return nn.GroupNorm(math.gcd(32, channels), channels)
-    return PixelNorm() if kind == "pixel" else nn.Identity()
-
-
 class ResUp(nn.Module):
     """Residual up-sampling block: nearest x2, two 3x3 convs on the main path (each after [norm,] LeakyReLU), a 1x1
     conv on the shortcut."""
 
     def __init__(self, cin: int, cout: int, norm: str = "none"):
         super().__init__()
-        self.norm1, self.norm2 = gen_norm(norm, cin), gen_norm(norm, cout)
+        self.norm1, self.norm2 = norm2d(norm, cin), norm2d(norm, cout)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
@@ -154,7 +140,7 @@ class FrameDecoder(nn.Module):
         widths = [cfg.gen_channels * 2 ** min(3, levels - 1 - i) for i in range(levels)]
         self.fc = nn.Linear(cfg.content_dim + cfg.cond_dim + cfg.motion_dim, widths[0] * 16)
         self.blocks = nn.Sequential(*[ResUp(a, b, cfg.gen_norm) for a, b in zip(widths, widths[1:])])
-        self.norm = gen_norm(cfg.gen_norm, widths[-1])
+        self.norm = norm2d(cfg.gen_norm, widths[-1])
         self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:

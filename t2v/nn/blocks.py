@@ -1,6 +1,8 @@
 """Conv / up-conv blocks and per-sample dynamic convolution (Text2Filter)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -14,6 +16,28 @@ def conv2d_block(cin: int, cout: int, norm: bool = True) -> nn.Sequential:
         layers.append(nn.BatchNorm2d(cout))
     layers.append(nn.LeakyReLU(0.2, inplace=True))
     return nn.Sequential(*layers)
+
+
+class PixelNorm(nn.Module):
+    """Each pixel's feature vector scaled to unit root mean square over the channels (Karras et al. 2018)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
+
+
+def norm2d(kind: str, channels: int) -> nn.Module:
+    """A per-sample norm for [N, C, H, W] maps (no batch statistics): `instance` (without affine parameters or
+    running statistics, as CycleGAN's reference implementation), `group` (GroupNorm, up to 32 groups), `pixel`
+    (PixelNorm) or `none`. Each model's config says which of these it accepts."""
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(32, channels), channels)
+    if kind == "pixel":
+        return PixelNorm()
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}")
 
 
 def up2d_block(cin: int, cout: int) -> nn.Sequential:
