@@ -33,6 +33,10 @@ class TFGANModelConfig:
     # existed), group (GroupNorm, per frame: no batch statistics, so the EMA and sampling need nothing more) or
     # pixel (ProGAN's pixelwise feature vector normalisation, no parameters)
     gen_norm: str = "none"
+    # with gen_norm group or pixel: each norm's scale and shift are linear maps of the frame's code [z_c, content
+    # vector, h_t] (BigGAN's conditional norm): the caption reaches every resolution of the decoder, not only the
+    # 4x4 input, so the 16x16 and 32x32 layers that draw edges and corners are told the shape
+    gen_cond_norm: bool = False
     disc_channels: int = 16  # frame D first stage; doubled per stage
     video_disc_channels: int = 16  # video D first stage; doubled per stage
     filter_channels: int = 16  # 1x1 reduction before each text-filter branch (and the branch's output channels)
@@ -65,6 +69,8 @@ class TFGANModelConfig:
             raise ConfigError(f"model.frames must be at least 4, got {self.frames}")
         if self.gen_norm not in GEN_NORMS:
             raise ConfigError(f"model.gen_norm must be one of {', '.join(GEN_NORMS)}, got {self.gen_norm!r}")
+        if self.gen_cond_norm and self.gen_norm == "none":
+            raise ConfigError("model.gen_cond_norm needs a norm to modulate: set model.gen_norm to group or pixel")
         if self.disc_fusion not in ("concat", "filter"):
             raise ConfigError(f"model.disc_fusion must be concat or filter, got {self.disc_fusion!r}")
         if not 0 <= self.frame_samples <= self.frames:
@@ -113,39 +119,70 @@ class TextVectors(nn.Module):
 GEN_NORMS = ("none", "group", "pixel")
 
 
+class CondNorm2d(nn.Module):
+    """A per-sample norm without its own affine parameters whose scale and shift come from a code vector:
+    norm(x) * (1 + γ(code)) + β(code), with γ, β linear and zero at init (BigGAN's conditional BatchNorm, on a
+    per-frame norm)."""
+
+    def __init__(self, kind: str, channels: int, code_dim: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(math.gcd(32, channels), channels, affine=False) if kind == "group" else norm2d(kind, channels)
+        self.affine = nn.Linear(code_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        gamma, beta = rearrange(self.affine(code), "n (two c) -> two n c 1 1", two=2)
+        return self.norm(x) * (1 + gamma) + beta
+
+
+def _gen_norm(kind: str, channels: int, code_dim: int) -> nn.Module:
+    return CondNorm2d(kind, channels, code_dim) if code_dim else norm2d(kind, channels)
+
+
+def _apply(norm: nn.Module, x: torch.Tensor, code: torch.Tensor | None) -> torch.Tensor:
+    return norm(x, code) if isinstance(norm, CondNorm2d) else norm(x)
+
+
 class ResUp(nn.Module):
     """Residual up-sampling block: nearest x2, two 3x3 convs on the main path (each after [norm,] LeakyReLU), a 1x1
-    conv on the shortcut."""
+    conv on the shortcut. With `code_dim`, the norms are conditional (`CondNorm2d`) and `forward` takes the code."""
 
-    def __init__(self, cin: int, cout: int, norm: str = "none"):
+    def __init__(self, cin: int, cout: int, norm: str = "none", code_dim: int = 0):
         super().__init__()
-        self.norm1, self.norm2 = norm2d(norm, cin), norm2d(norm, cout)
+        self.norm1, self.norm2 = _gen_norm(norm, cin, code_dim), _gen_norm(norm, cout, code_dim)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        h = self.conv2(F.leaky_relu(self.norm2(self.conv1(F.leaky_relu(self.norm1(x), 0.2))), 0.2))
+        h = self.conv1(F.leaky_relu(_apply(self.norm1, x, code), 0.2))
+        h = self.conv2(F.leaky_relu(_apply(self.norm2, h, code), 0.2))
         return self.skip(x) + h
 
 
 class FrameDecoder(nn.Module):
     """[z_c, content vector, h_t] -> one frame: a linear map to 4x4, residual up-sampling blocks to size/2, a last
-    fractionally-strided conv to size; tanh. Channels-last activations (about 2x faster convs on CPU)."""
+    fractionally-strided conv to size; tanh. With `gen_cond_norm` the code also sets every norm's scale and shift.
+    Channels-last activations (about 2x faster convs on CPU)."""
 
     def __init__(self, cfg: TFGANModelConfig):
         super().__init__()
         levels = int(math.log2(cfg.size // 4))  # 4 -> size/2 takes levels - 1 blocks
         widths = [cfg.gen_channels * 2 ** min(3, levels - 1 - i) for i in range(levels)]
-        self.fc = nn.Linear(cfg.content_dim + cfg.cond_dim + cfg.motion_dim, widths[0] * 16)
-        self.blocks = nn.Sequential(*[ResUp(a, b, cfg.gen_norm) for a, b in zip(widths, widths[1:])])
-        self.norm = norm2d(cfg.gen_norm, widths[-1])
+        code_dim = cfg.content_dim + cfg.cond_dim + cfg.motion_dim
+        cond = code_dim if cfg.gen_cond_norm else 0
+        self.fc = nn.Linear(code_dim, widths[0] * 16)
+        self.blocks = nn.Sequential(*[ResUp(a, b, cfg.gen_norm, cond) for a, b in zip(widths, widths[1:])])
+        self.norm = _gen_norm(cfg.gen_norm, widths[-1], cond)
         self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = rearrange(self.fc(code), "n (c h w) -> n c h w", h=4, w=4).contiguous(memory_format=torch.channels_last)
-        return torch.tanh(self.to_rgb(F.leaky_relu(self.norm(self.blocks(h)), 0.2)))
+        for block in self.blocks:
+            h = block(h, code)
+        return torch.tanh(self.to_rgb(F.leaky_relu(_apply(self.norm, h, code), 0.2)))
 
 
 class TFGANGenerator(nn.Module):
