@@ -449,3 +449,31 @@ def test_adc_heads_learn_real_and_generated_classes(tiny_video_dataset, tmp_path
         small(aux_mode="adc").check()
     with pytest.raises(ConfigError, match="model.aux_adc_start is a step"):
         small(aux_labels=["place"], aux_mode="adc", aux_adc_start=-1).check()
+
+
+def test_gaussian_blur_of_the_d_probe():
+    from benchmarks.tfgan_d_probe import gaussian_blur
+
+    flat = torch.full((1, 3, 2, 9, 9), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 1.0), flat)  # a constant clip is left alone, edges included
+    dot = torch.zeros(1, 1, 1, 9, 9)
+    dot[..., 4, 4] = 1
+    soft, softer = gaussian_blur(dot, 0.7), gaussian_blur(dot, 1.5)
+    assert soft.shape == dot.shape and torch.isclose(soft.sum(), torch.tensor(1.0))  # mass kept away from edges
+    assert 1 > soft.max() > softer.max() and torch.equal(soft[..., 4, :], soft[..., :, 4].flatten().view(1, 1, 1, 9))
+
+
+def test_d_probe_reads_a_checkpoint(exported, tmp_path):
+    """The probe runs on a trained run's checkpoint and prints one row per kind of clip; a run without
+    checkpoints is one error line."""
+    run = exported.parent
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks/tfgan_d_probe.py"), "--run", str(run), "--batches", "1",
+                        "--sigma", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["clips", "real", "real, blurred (sigma 1)",
+                                                         "real, wrong caption", "G (live)"]
+    assert "at step 3" in r.stdout
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks/tfgan_d_probe.py"), "--run", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
