@@ -1,10 +1,13 @@
 """What a TFGAN checkpoint's discriminators can tell apart: their mean logits (frame D, video D) and the accuracy of
-their AC-GAN heads on real training clips, the same clips blurred, G's clips, and real clips with a wrong caption.
+their AC-GAN heads on real training clips, the same clips blurred or shifted by one pixel, real clips with a wrong
+caption, and G's clips (also blurred or shifted).
 
     python benchmarks/tfgan_d_probe.py --run runs/tfgan_shapes_g32cn --step 2000 [--batches 4] [--sigma 0.7 1.5]
 
 A D that scores blurred real clips nearly as high as sharp ones cannot ask G for sharp edges, and on Moving Shapes
-the edges are the shape: a 5-pixel square blurred by a Gaussian of sigma 1 is a disc.
+the edges are the shape: a 5-pixel square blurred by a Gaussian of sigma 1 is a disc. A head that reads G's clips
+right but loses them to a one-pixel shift or a slight blur, while real clips keep their labels, reads a
+pixel-aligned pattern G hides in its clips, not the shape.
 """
 from __future__ import annotations
 
@@ -86,7 +89,12 @@ def main() -> None:
             for s in a.sigma:
                 judge(f"real, blurred (sigma {s:g})", gaussian_blur(real, s), text, labels)
             judge("real, wrong caption", real, rec._text(batch["mismatched_caption"], real.device), labels)
-            judge("G (live)", G(*text)["video"], text, labels)
+            judge("real, shifted 1 px", real.roll((1, 1), (3, 4)), text, labels)
+            fake = G(*text)["video"]
+            judge("G (live)", fake, text, labels)
+            for s in a.sigma:
+                judge(f"G, blurred (sigma {s:g})", gaussian_blur(fake, s), text, labels)
+            judge("G, shifted 1 px", fake.roll((1, 1), (3, 4)), text, labels)
     print(f"{run} at step {trainer.step}: D's mean logits and head accuracy over {a.batches} batches of "
           f"{cfg.data.batch_size} training clips")
     cols = ["frame D", "video D"] + [f"head {h}" for h in heads]

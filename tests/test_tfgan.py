@@ -472,7 +472,8 @@ def test_d_probe_reads_a_checkpoint(exported, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = [line for line in r.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split(" | ")[0][2:] for row in rows] == ["clips", "real", "real, blurred (sigma 1)",
-                                                         "real, wrong caption", "G (live)"]
+                                                         "real, wrong caption", "real, shifted 1 px", "G (live)",
+                                                         "G, blurred (sigma 1)", "G, shifted 1 px"]
     assert "at step 3" in r.stdout
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks/tfgan_d_probe.py"), "--run", str(tmp_path)],
                        capture_output=True, text=True)
