@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
-from ..nn import Text2Filter, conv2d_block, conv3d_block, norm2d
+from ..nn import NCHWGroupNorm, Text2Filter, conv2d_block, conv3d_block, norm2d
 from ..text import TextFeatures
 from .base import check_aux_labels
 
@@ -126,7 +126,7 @@ class CondNorm2d(nn.Module):
 
     def __init__(self, kind: str, channels: int, code_dim: int):
         super().__init__()
-        self.norm = nn.GroupNorm(math.gcd(32, channels), channels, affine=False) if kind == "group" else norm2d(kind, channels)
+        self.norm = NCHWGroupNorm(math.gcd(32, channels), channels, affine=False) if kind == "group" else norm2d(kind, channels)
         self.affine = nn.Linear(code_dim, 2 * channels)
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)

@@ -25,6 +25,17 @@ class PixelNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-8)
 
 
+class NCHWGroupNorm(nn.GroupNorm):
+    """GroupNorm that normalises a channels-last input through a channels-first copy and hands the result back
+    channels-last. Same parameters and output as nn.GroupNorm; on CPU its channels-last backward was the slow part of
+    a normed decoder (fwd + bwd of the TFGAN decoder at 16 channels, bf16: 428 ms -> 173 ms)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
+
+
 def norm2d(kind: str, channels: int) -> nn.Module:
     """A per-sample norm for [N, C, H, W] maps (no batch statistics): `instance` (without affine parameters or
     running statistics, as CycleGAN's reference implementation), `group` (GroupNorm, up to 32 groups), `pixel`
@@ -32,7 +43,7 @@ def norm2d(kind: str, channels: int) -> nn.Module:
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
     if kind == "group":
-        return nn.GroupNorm(math.gcd(32, channels), channels)
+        return NCHWGroupNorm(math.gcd(32, channels), channels)
     if kind == "pixel":
         return PixelNorm()
     if kind == "none":
