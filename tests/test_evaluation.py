@@ -268,3 +268,49 @@ def test_exchangeable_objects_are_scored_as_a_set() -> None:
                "obj2_shape": logits["obj1_shape"], "obj2_colour": logits["obj1_colour"]}
     assert torch.allclose(label_loss(logits, y, names, slots), label_loss(swapped, y, names, slots))
     assert label_loss(logits, y, names, slots) <= label_loss(logits, y, names, []) + 1e-6
+
+
+def _result(rows: list[tuple[dict, dict]]) -> dict:
+    return {"captioned_labels": ["shape", "size"],
+            "per_caption": [{"caption": "c", "labels": lab, "predicted": pred} for lab, pred in rows]}
+
+
+def test_confusion_counts_and_splits_by_another_label(tmp_path: Path, capsys) -> None:
+    """The table counts the judge's readings per captioned class, and --by splits them by another label: a model
+    that draws every large object round shows it, where the pooled table only shows a weak square row."""
+    from t2v.evaluation.confusion import confusion, format_confusion
+
+    res = _result([
+        ({"shape": "square", "size": "large"}, {"shape": {"circle": 4}, "size": {"large": 4}}),
+        ({"shape": "square", "size": "small"}, {"shape": {"square": 3, "circle": 1}, "size": {"small": 4}}),
+        ({"shape": "circle", "size": "large"}, {"shape": {"circle": 4}, "size": {"large": 4}}),
+    ])
+    pooled = confusion(res, "shape")
+    assert pooled == {"all": {"square": {"circle": 5, "square": 3}, "circle": {"circle": 4}}}
+    split = confusion(res, "shape", by="size")
+    assert split["large"]["square"] == {"circle": 4} and split["small"]["square"] == {"square": 3, "circle": 1}
+    text = format_confusion(split, "shape", "size")
+    assert "| size = large: shape (captioned) \\ judged | circle | square | right | clips |" in text
+    assert "| square | 100% | 0% | 0.0% | 4 |" in text and "| square | 25% | 75% | 75.0% | 4 |" in text
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(res))
+    assert main(["confusion", str(path), "--label", "shape"]) == 0
+    assert "| square | 62% | 38% | 37.5% | 8 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--label", "motion"], "unknown label 'motion'; this result has shape, size"),
+    (["--label", "shape", "--by", "place"], "unknown label 'place'"),
+])
+def test_confusion_errors(argv: list[str], message: str, tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_result([({"shape": "circle", "size": "large"}, {"shape": {"circle": 1}})])))
+    with pytest.raises(T2VError, match=message):
+        main(["confusion", str(path), *argv])
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(T2VError, match="cannot read"):
+        main(["confusion", str(tmp_path / "bad.json"), "--label", "shape"])
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(T2VError, match="no per_caption rows"):
+        main(["confusion", str(tmp_path / "empty.json"), "--label", "shape"])

@@ -1,4 +1,4 @@
-"""`python -m t2v.evaluation train-classifier|evaluate ...` (see the subcommands' --help)."""
+"""`python -m t2v.evaluation train-classifier|evaluate|confusion ...` (see the subcommands' --help)."""
 from __future__ import annotations
 
 import argparse
@@ -38,11 +38,25 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     e.add_argument("--out", help="also write the JSON result to this file")
+
+    c = sub.add_parser("confusion", help="how the judge read one label of an evaluate result, per captioned class")
+    c.add_argument("result", help="JSON written by evaluate --out")
+    c.add_argument("--label", required=True, help="the captioned label to tabulate, e.g. shape")
+    c.add_argument("--by", help="one table per class of this other label, e.g. size")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "confusion":
+        from .confusion import confusion, format_confusion
+
+        try:
+            result = json.loads(Path(args.result).read_text())
+        except (OSError, ValueError) as e:
+            raise T2VError(f"cannot read {args.result}: {e}") from None
+        print(format_confusion(confusion(result, args.label, args.by), args.label, args.by), end="")
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
