@@ -152,6 +152,22 @@ def test_conditional_norm(norm):
     assert (a - b).abs().max() > 1e-3
 
 
+def test_to_rgb_upconv_has_no_checkerboard():
+    """A constant feature map goes through the transposed 4x4 stride-2 conv as a period-2 pattern (its taps overlap
+    unevenly); through nearest x2 + 3x3 conv it stays constant away from the border. Both decoders give full-size
+    frames and gradients everywhere."""
+    convt, upconv = FrameDecoder(small(size=32)), FrameDecoder(small(size=32, gen_to_rgb="upconv"))
+    flat = torch.ones(1, convt.to_rgb.in_channels, 8, 8)
+    a = convt.to_rgb(flat)[..., 2:-2, 2:-2]
+    b = upconv.to_rgb(flat)[..., 2:-2, 2:-2]
+    assert (a[..., 0::2, :] - a[..., 1::2, :]).abs().max() > 1e-3  # the checkerboard
+    assert torch.allclose(b, b[..., :1, :1].expand_as(b), atol=1e-6)
+    out = upconv(torch.randn(3, 8 + 16 + 4))
+    assert out.shape == (3, 3, 32, 32)
+    out.mean().backward()
+    assert_all_grads(upconv)
+
+
 def test_generator_shapes_gradients_and_latents():
     tc, proc = text()
     G = TFGANGenerator(small(), build_text_encoder(tc, proc))
@@ -271,7 +287,7 @@ def test_frame_samples_and_video_size_64():
                                  {"filter_size": 4}, {"r1_every": 0}, {"betas": [0.0]},
                                  {"filter_stages": []}, {"filter_stages": [3]}, {"filter_stages": [2, 1]},
                                  {"filter_stages": [1, 1]}, {"gen_norm": "batch"},
-                                 {"gen_cond_norm": True}])
+                                 {"gen_cond_norm": True}, {"gen_to_rgb": "pixelshuffle"}])
 def test_bad_config_values(bad):
     with pytest.raises(ConfigError):
         small(**bad).check()

@@ -37,6 +37,10 @@ class TFGANModelConfig:
     # vector, h_t] (BigGAN's conditional norm): the caption reaches every resolution of the decoder, not only the
     # 4x4 input, so the 16x16 and 32x32 layers that draw edges and corners are told the shape
     gen_cond_norm: bool = False
+    # the decoder's last step to full size: convt (a 4x4 stride-2 transposed conv, as the authors; its uneven
+    # kernel overlap leaves a checkerboard on large objects) or upconv (nearest x2, then a 3x3 conv: no
+    # checkerboard, Odena et al. 2016)
+    gen_to_rgb: str = "convt"
     disc_channels: int = 16  # frame D first stage; doubled per stage
     video_disc_channels: int = 16  # video D first stage; doubled per stage
     filter_channels: int = 16  # 1x1 reduction before each text-filter branch (and the branch's output channels)
@@ -69,6 +73,8 @@ class TFGANModelConfig:
             raise ConfigError(f"model.frames must be at least 4, got {self.frames}")
         if self.gen_norm not in GEN_NORMS:
             raise ConfigError(f"model.gen_norm must be one of {', '.join(GEN_NORMS)}, got {self.gen_norm!r}")
+        if self.gen_to_rgb not in ("convt", "upconv"):
+            raise ConfigError(f"model.gen_to_rgb must be convt or upconv, got {self.gen_to_rgb!r}")
         if self.gen_cond_norm and self.gen_norm == "none":
             raise ConfigError("model.gen_cond_norm needs a norm to modulate: set model.gen_norm to group or pixel")
         if self.disc_fusion not in ("concat", "filter"):
@@ -164,7 +170,8 @@ class ResUp(nn.Module):
 
 class FrameDecoder(nn.Module):
     """[z_c, content vector, h_t] -> one frame: a linear map to 4x4, residual up-sampling blocks to size/2, a last
-    fractionally-strided conv to size; tanh. With `gen_cond_norm` the code also sets every norm's scale and shift.
+    fractionally-strided conv (or nearest x2 + 3x3 conv, `gen_to_rgb: upconv`) to size; tanh. With
+    `gen_cond_norm` the code also sets every norm's scale and shift.
     Channels-last activations (about 2x faster convs on CPU)."""
 
     def __init__(self, cfg: TFGANModelConfig):
@@ -176,7 +183,10 @@ class FrameDecoder(nn.Module):
         self.fc = nn.Linear(code_dim, widths[0] * 16)
         self.blocks = nn.Sequential(*[ResUp(a, b, cfg.gen_norm, cond) for a, b in zip(widths, widths[1:])])
         self.norm = _gen_norm(cfg.gen_norm, widths[-1], cond)
-        self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1)
+        if cfg.gen_to_rgb == "upconv":
+            self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(widths[-1], 3, 3, padding=1))
+        else:
+            self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = rearrange(self.fc(code), "n (c h w) -> n c h w", h=4, w=4).contiguous(memory_format=torch.channels_last)
