@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
-from ..nn import NCHWGroupNorm, Text2Filter, conv2d_block, conv3d_block, norm2d
+from ..nn import Text2Filter, conv2d_block, conv3d_block, norm2d
 from ..text import TextFeatures
 from .base import check_aux_labels
 
@@ -132,7 +132,7 @@ class CondNorm2d(nn.Module):
 
     def __init__(self, kind: str, channels: int, code_dim: int):
         super().__init__()
-        self.norm = NCHWGroupNorm(math.gcd(32, channels), channels, affine=False) if kind == "group" else norm2d(kind, channels)
+        self.norm = norm2d(kind, channels, affine=False)
         self.affine = nn.Linear(code_dim, 2 * channels)
         nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
@@ -184,7 +184,8 @@ class FrameDecoder(nn.Module):
         self.blocks = nn.Sequential(*[ResUp(a, b, cfg.gen_norm, cond) for a, b in zip(widths, widths[1:])])
         self.norm = _gen_norm(cfg.gen_norm, widths[-1], cond)
         if cfg.gen_to_rgb == "upconv":
-            self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(widths[-1], 3, 3, padding=1))
+            self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"),
+                                        nn.Conv2d(widths[-1], 3, 3, padding=1))
         else:
             self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1)
 
