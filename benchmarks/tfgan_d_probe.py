@@ -52,12 +52,12 @@ def main() -> None:
     from t2v.training.trainer import resolve_resume
 
     run = Path(a.run)
+    scratch = tempfile.TemporaryDirectory()  # the trainer writes nothing before fit(); still, not into the run
     try:
         ckpt = resolve_resume(run, "latest" if a.step is None else str(run / "checkpoints" / f"step_{a.step:08d}"))
         if ckpt is None:
             raise SystemExit(f"error: {run} has no checkpoint")
-        # the trainer writes nothing before fit(); its output_dir is pointed away from the run all the same
-        cfg = load_config(run / "config.json", ["data.num_workers=0", f"train.output_dir={tempfile.mkdtemp()}",
+        cfg = load_config(run / "config.json", ["data.num_workers=0", f"train.output_dir={scratch.name}",
                                                 f"train.seed={a.seed}"])
         if cfg.recipe != "tfgan":
             raise SystemExit(f"error: {run} is a {cfg.recipe} run; this probe reads TFGAN discriminators")
@@ -95,6 +95,7 @@ def main() -> None:
             for s in a.sigma:
                 judge(f"G, blurred (sigma {s:g})", gaussian_blur(fake, s), text, labels)
             judge("G, shifted 1 px", fake.roll((1, 1), (3, 4)), text, labels)
+    scratch.cleanup()
     print(f"{run} at step {trainer.step}: D's mean logits and head accuracy over {a.batches} batches of "
           f"{cfg.data.batch_size} training clips")
     cols = ["frame D", "video D"] + [f"head {h}" for h in heads]

@@ -191,7 +191,7 @@ class FrameDecoder(nn.Module):
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         h = rearrange(self.fc(code), "n (c h w) -> n c h w", h=4, w=4).contiguous(memory_format=torch.channels_last)
-        for block in self.blocks:
+        for block in self.blocks:  # a Sequential for its state-dict keys; each block also takes the code
             h = block(h, code)
         return torch.tanh(self.to_rgb(F.leaky_relu(_apply(self.norm, h, code), 0.2)))
 

@@ -4,5 +4,5 @@ from .blocks import (
     DynamicConv, NCHWGroupNorm, PixelNorm, Text2Filter, conv2d_block, conv3d_block, norm2d, up2d_block, up3d_block,
 )
 
-__all__ = ["DynamicConv", "NCHWGroupNorm", "PixelNorm", "Text2Filter", "WordAttention", "conv2d_block", "conv3d_block", "norm2d",
-           "up2d_block", "up3d_block"]
+__all__ = ["DynamicConv", "NCHWGroupNorm", "PixelNorm", "Text2Filter", "WordAttention", "conv2d_block", "conv3d_block",
+           "norm2d", "up2d_block", "up3d_block"]
