@@ -70,6 +70,20 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     assert steps == [2, 4, 6, 8]
 
 
+def test_resume_with_an_ema_the_checkpoint_lacks_starts_it_at_the_resumed_weights(tmp_path):
+    """A run trained without an EMA can be resumed with `train.ema_decay`: the average starts at the checkpoint's
+    generator (not at the freshly initialised one) and is saved from then on."""
+    plain = Trainer(toy_cfg(tmp_path, 4, ema_decay=0.0)).fit()  # no EMA: the export is the live G at step 4
+    resumed = Trainer(toy_cfg(tmp_path, 4, ema_decay=0.9), resume="latest")
+    with pytest.warns(UserWarning, match="step_00000004 has no EMA of G; train.ema_decay starts it"):
+        final = resumed.fit()
+    a, b = load_file(str(plain / "model.safetensors")), load_file(str(final / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.warns(UserWarning, match="has no EMA of G"):  # the step-4 checkpoint still has none
+        Trainer(toy_cfg(tmp_path, 8, ema_decay=0.9), resume="latest").fit()
+    assert (tmp_path / "checkpoints/step_00000008/ema_G.safetensors").is_file()
+
+
 def test_resume_from_bad_path_is_clear(tmp_path):
     with pytest.raises(T2VError, match="not a complete t2v checkpoint"):
         Trainer(toy_cfg(tmp_path, 4), resume=str(tmp_path / "nope"))

@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -156,7 +157,12 @@ class Trainer:
             state = json.loads((path / "trainer_state.json").read_text())
             self.acc.load_state(str(path))
             for name, ema in self.emas.items():
-                ema.load_state_dict(load_file(str(path / f"ema_{name}.safetensors")))
+                f = path / f"ema_{name}.safetensors"
+                if f.is_file():
+                    ema.load_state_dict(load_file(str(f)))
+                else:  # a run trained without an EMA, resumed with one: the average starts at the resumed weights
+                    warnings.warn(f"{path.name} has no EMA of {name}; train.ema_decay starts it from the resumed weights")
+                    ema.update(self.recipe.unwrap(name), 0.0)
         except (OSError, RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"cannot resume from {path}: {str(e).splitlines()[0]}") from None
         self.step = int(state["step"])
