@@ -21,6 +21,20 @@ def test_bundled_models_are_small():
         assert sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) <= 10 * 2**20
 
 
+@pytest.mark.parametrize("asset, config", [("t2v_scenes", "configs/t2v_scenes.yaml"),
+                                            ("tfgan_shapes", "configs/tfgan_shapes_wide_d.yaml")])
+def test_bundled_models_come_from_their_committed_configs(asset, config):
+    """Each bundle's recorded training config is its committed config (up to the run directory), so
+    `python train.py --config CONFIG` reproduces it."""
+    from t2v.config import config_from_json, load_config
+    from t2v.pipelines.t2v import ASSETS
+
+    committed = load_config(ROOT / config).to_dict()
+    recorded = config_from_json(ASSETS / asset / "train_config.json").to_dict()
+    committed["train"].pop("output_dir"), recorded["train"].pop("output_dir")
+    assert recorded == committed
+
+
 def test_bundled_model_loads():
     from t2v import TextToVideoPipeline
 
