@@ -88,6 +88,31 @@ def test_patchgan_receptive_field_is_70():
     assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
 
 
+def test_attention_generator_blends_content_into_the_input():
+    """output = a * tanh(content) + (1 - a) * input: a mask of 0 returns the input, 1 the content, and the mask is
+    one more channel of the same last conv (parameter names as without attention)."""
+    torch.manual_seed(0)
+    G = ResnetGenerator(ResnetGeneratorConfig(ngf=4, n_blocks=1, attention=True))
+    plain = ResnetGenerator(ResnetGeneratorConfig(ngf=4, n_blocks=1))
+    assert set(G.state_dict()) == set(plain.state_dict())
+    last = [m for m in G.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert last.out_channels == 4
+    x = torch.rand(2, 3, 12, 16) * 2 - 1
+    y, mask = G.translate(x)
+    assert y.shape == x.shape and mask.shape == (2, 1, 12, 16) and 0 < mask.min() and mask.max() < 1
+    torch.testing.assert_close(G(x), y)
+    content = torch.tanh(G.net(x)[:, :3])
+    torch.testing.assert_close(y, mask * content + (1 - mask) * x)
+    with torch.no_grad():
+        last.bias[3] = -40.0  # mask ~ 0: the input comes back untouched
+        torch.testing.assert_close(G(x), x)
+        last.bias[3] = 40.0  # mask ~ 1: the generated content alone
+        torch.testing.assert_close(G(x), content)
+    assert plain.translate(x)[1] is None
+    with pytest.raises(ConfigError, match="attention blends the output with the input"):
+        ResnetGenerator(ResnetGeneratorConfig(in_channels=1, attention=True))
+
+
 def test_config_errors():
     with pytest.raises(ConfigError, match="generator.norm must be one of instance, none"):
         ResnetGenerator(ResnetGeneratorConfig(norm="batch"))
@@ -289,6 +314,32 @@ def test_pipeline_translates_images_and_clips(exported):
     assert json.loads((exported / "config.json").read_text())["dtype"] == "float16"
 
 
+def test_attention_run_exports_a_pipeline_with_masks(unpaired, tmp_path, exported):
+    """An attention-guided run trains, previews the masks and exports; the loaded pipeline returns its masks and a
+    plain one refuses to."""
+    from t2v.data.video import read_image
+    from t2v.pipelines import load_pipeline
+    from t2v.training import Trainer
+
+    out = Trainer(cyclegan_cfg(unpaired, tmp_path, 2, generator={"ngf": 4, "n_blocks": 1, "attention": True})).fit()
+    pipe = load_pipeline(out)
+    assert pipe.generators["AtoB"].config.attention
+    clip = np.random.default_rng(0).integers(0, 256, (3, 18, 22, 3), dtype=np.uint8)
+    images, masks = pipe.translate(clip, "AtoB", return_mask=True)
+    assert images.shape == clip.shape and masks.shape == (3, 18, 22) and masks.dtype == np.uint8
+    assert np.array_equal(images, pipe.translate(clip, "AtoB"))
+    previews = sorted((tmp_path / "samples").glob("*.png"))
+    # 8 rows of 16 px (a plain run draws 6): A, fake, mask, back; B, fake, mask, back
+    assert previews and read_image(previews[-1]).shape[0] == 8 * 16
+    with pytest.raises(T2VError, match="return_mask needs an attention-guided generator"):
+        load_pipeline(exported).translate(clip, "AtoB", return_mask=True)
+    from t2v.evaluation.translation import translation_strip
+
+    strip = translation_strip(pipe, BuiltDataset(unpaired), "AtoB", "train", tmp_path / "strip.png", by="digit")
+    assert strip["rows"] == ["0", "1"] and strip["columns"].endswith("mask (white = generated)")
+    assert read_image(tmp_path / "strip.png").shape == (2 * 16, 3 * 16, 3)  # the image, its translation, its mask
+
+
 def _sample(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "sample.py"), *args], capture_output=True, text=True, cwd=cwd)
 
@@ -379,3 +430,23 @@ def test_translation_evaluation_json(exported, unpaired, tmp_path, capsys):
     by_value = test["translated"]["kept_digit_by_value"]
     assert sum(v["items"] for v in by_value.values()) == test["items"]
     assert sum(v["kept"] * v["items"] for v in by_value.values()) == pytest.approx(test["translated"]["kept_digit"] * 2)
+
+
+def test_translation_evaluation_strip(exported, unpaired, tmp_path, capsys):
+    """--strip draws one row per value of the kept label: the source and its translation (a plain generator has no
+    mask row)."""
+    from t2v.data.video import read_image
+    from t2v.evaluation.translation import main
+
+    main(["train-classifier", "--dataset", str(unpaired), "--select", "domain=B", "--out", str(tmp_path / "clf"),
+          "--steps", "2", "--batch-size", "4", "--width", "4"])
+    capsys.readouterr()
+    main(["evaluate", "--model", str(exported), "--dataset", str(unpaired), "--classifier", str(tmp_path / "clf"),
+          "--split", "train", "--strip", str(tmp_path / "strip.png")])
+    strip = json.loads(capsys.readouterr().out)["strip"]
+    assert strip["rows"] == ["0", "1"] and strip["split"] == "train"
+    image = read_image(tmp_path / "strip.png")
+    assert image.shape == (2 * 16, 2 * 16, 3)  # two items; the image, then its translation
+    ds = BuiltDataset(unpaired)
+    first = select_items(ds, "domain=A", "train")[0]
+    assert np.array_equal(image[:16, :16], ds.pixels[first])

@@ -99,6 +99,43 @@ def evaluate_translation(pipe: Any, classifier: Any, ds: Any, direction: str, sp
     return {"direction": direction, "source": src_sel, "target": tgt_sel, "kept_labels": kept, "splits": result}
 
 
+def translation_strip(pipe: Any, ds: Any, direction: str, split: str, path: str | Path, by: str | None = None,
+                      frames: int = 4, items: int = 6) -> dict[str, Any]:
+    """A PNG to look at: one row per source item (the first item of each value of label `by`, else the first
+    `items`), `frames` evenly spaced frames of it, then their translations, then (attention-guided generators) the
+    masks, white where the generator drew. Returns the path and each row's `by` value."""
+    from ..data.domains import select_items
+    from ..data.video import save_image_grid
+
+    src_sel = pipe.domains["A"] if direction == "AtoB" else pipe.domains["B"]
+    idx = select_items(ds, src_sel, split)
+    if len(idx) == 0:
+        raise T2VError(f"{ds.path} has no {src_sel!r} items in split {split!r}")
+    if by is not None:
+        col = ds.label_names.index(by)
+        ids = ds.all_label_ids[idx, col]
+        picked = [int(idx[np.flatnonzero(ids == v)[0]]) for v in np.unique(ids[ids >= 0])][:items]
+    else:
+        picked = [int(i) for i in idx[:items]]
+    attention = pipe.generators[direction].config.attention
+    rows, names = [], []
+    for i in picked:
+        px = np.asarray(ds.pixels[i])
+        if ds.kind == "video":
+            px = px[np.linspace(0, len(px) - 1, min(frames, len(px))).round().astype(int)]
+        else:
+            px = px[None]
+        if attention:
+            out, mask = pipe.translate(px, direction, return_mask=True)
+            rows.append(np.concatenate([px, out, np.repeat(mask[..., None], 3, axis=-1)]))
+        else:
+            rows.append(np.concatenate([px, pipe.translate(px, direction)]))
+        names.append(ds.items[i]["labels"].get(by) if by is not None else ds.items[i]["captions"][0])
+    save_image_grid(path, np.concatenate(rows), nrow=len(rows[0]))
+    return {"path": str(path), "split": split, "rows": names,
+            "columns": "source frames, translated" + (", mask (white = generated)" if attention else "")}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m t2v.evaluation.translation", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -110,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", nargs="+", default=["test"], help="splits whose source-domain items are translated")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--out", help="also write the JSON here")
+    e.add_argument("--strip", help="also write a PNG: one source item per value of the first kept label (first "
+                   "split), some frames of it, their translations and, with attention, the generator's masks")
     t = sub.add_parser("train-classifier", help="train an attribute classifier on one domain of a dataset")
     t.add_argument("--dataset", required=True)
     t.add_argument("--select", required=True, help="the domain: domain=NAME or LABEL=VALUE")
@@ -146,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         pipe = ImageTranslationPipeline.from_pretrained(a.model)
         result = {"model": a.model, "classifier": a.classifier, "dataset": a.dataset,
                   **evaluate_translation(pipe, load_classifier(a.classifier), ds, a.direction, a.split, a.batch_size)}
+        if a.strip:
+            by = result["kept_labels"][0] if result["kept_labels"] else None
+            result["strip"] = translation_strip(pipe, ds, a.direction, a.split[0], a.strip, by=by)
     emit_json(result, getattr(a, "out", None) if a.command == "evaluate" else None)
     return 0
 

@@ -1,7 +1,10 @@
 """CycleGAN (Zhu et al. 2017): ResNet generator, PatchGAN discriminator and the history pool of generated images.
 
 Generator (the paper's appendix, Johnson et al.'s design): c7s1-ngf, d(2 ngf), d(4 ngf), R(4 ngf) x n_blocks,
-u(2 ngf), u(ngf), c7s1-3 + tanh; instance norm, reflection padding. Discriminator: the 70x70 PatchGAN
+u(2 ngf), u(ngf), c7s1-3 + tanh; instance norm, reflection padding. With `attention: true` the last layer also
+draws a mask a (one more channel, a sigmoid) and the output is a ⊙ tanh(content) + (1 − a) ⊙ input: the
+attention-guided generator (Mejjati et al. 2018; Tang et al. 2019, AttentionGAN), which leaves what it does not
+attend to untouched. Discriminator: the 70x70 PatchGAN
 (C64-C128-C256-C512 with 4x4 convs, the last one stride 1, then a 1-channel conv; no norm on the first layer).
 Weights start from N(0, 0.02) as in the reference implementation.
 """
@@ -29,10 +32,16 @@ class ResnetGeneratorConfig:
     norm: str = "instance"  # instance | none
     padding: str = "reflect"  # reflect | replicate | zeros
     dropout: float = 0.0  # inside the residual blocks (the CycleGAN default is none)
+    # attention-guided output: a per-pixel mask a in [0, 1] from one more output channel; the output is
+    # a * tanh(content) + (1 - a) * input, so pixels the mask leaves out are passed through unchanged
+    attention: bool = False
 
     def check(self) -> None:
         if self.norm not in NORMS:
             raise ConfigError(f"generator.norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.attention and self.in_channels != self.out_channels:
+            raise ConfigError("generator.attention blends the output with the input: it needs in_channels == "
+                              "out_channels")
         if self.padding not in PADDINGS:
             raise ConfigError(f"generator.padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
         if min(self.ngf, self.in_channels, self.out_channels) < 1 or self.n_blocks < 0:
@@ -104,12 +113,21 @@ class ResnetGenerator(ModelMixin, nn.Module):
             layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
                        norm2d(norm, c // 2), nn.ReLU(True)]
             c //= 2
-        layers += [*padded_conv(c, config.out_channels, 7, pad), nn.Tanh()]
+        # the mask's logit is one more output channel of the last conv (parameter names as without attention)
+        layers += [*padded_conv(c, config.out_channels + int(config.attention), 7, pad)]
         self.net = nn.Sequential(*layers)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.translate(x)[0]
+
+    def translate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(translated image, attention mask [B, 1, H, W] in [0, 1] or None without attention)."""
+        y = self.net(x)
+        if not self.config.attention:
+            return torch.tanh(y), None
+        content, mask = torch.tanh(y[:, :-1]), torch.sigmoid(y[:, -1:])
+        return mask * content + (1 - mask) * x, mask
 
 
 class PatchDiscriminator(nn.Module):

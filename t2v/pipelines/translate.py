@@ -61,11 +61,13 @@ class ImageTranslationPipeline:
 
     # --- inference ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def translate(self, pixels: np.ndarray, direction: str = "AtoB", batch_size: int = 16) -> np.ndarray:
+    def translate(self, pixels: np.ndarray, direction: str = "AtoB", batch_size: int = 16,
+                  return_mask: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """uint8 [..., H, W, 3] (an image, images, a clip or clips) -> translated uint8 of the same shape.
 
         Frames go through the generator one batch at a time; sizes that are not multiples of 4 are reflect-padded
-        for the generator and cropped back.
+        for the generator and cropped back. With `return_mask` (an attention-guided generator only) also the
+        generator's mask as uint8 [..., H, W] (255 = the pixel is generated, 0 = passed through).
         """
         if direction not in DIRECTIONS:
             raise T2VError(f"direction must be AtoB or BtoA, got {direction!r}")
@@ -73,19 +75,24 @@ class ImageTranslationPipeline:
         if pixels.dtype != np.uint8 or pixels.ndim < 3 or pixels.shape[-1] != 3:
             raise T2VError(f"translate takes uint8 RGB pixels [..., H, W, 3], got {pixels.dtype} {pixels.shape}")
         G = self.generators[direction].eval()
+        if return_mask and not G.config.attention:
+            raise T2VError("return_mask needs an attention-guided generator (model.generator.attention: true)")
         frames = pixels.reshape(-1, *pixels.shape[-3:])
         h, w = frames.shape[1:3]
         ph, pw = -h % 4, -w % 4
         dev, dtype = self.device, next(G.parameters()).dtype
-        out = []
+        out, masks = [], []
         for i in range(0, len(frames), batch_size):
             x = torch.from_numpy(np.array(frames[i : i + batch_size])).to(dev)  # a copy: inputs may be read-only
             x = normalize_pixels(rearrange(x, "n h w c -> n c h w")).to(dtype)
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-            y = G(x)[:, :, :h, :w]
-            out.append(to_uint8(rearrange(y, "n c h w -> n h w c")))
-        return np.concatenate(out).reshape(pixels.shape)
+            y, mask = G.translate(x)
+            out.append(to_uint8(rearrange(y[:, :, :h, :w], "n c h w -> n h w c")))
+            if return_mask:
+                masks.append((mask[:, 0, :h, :w].float() * 255).round().byte().cpu().numpy())
+        images = np.concatenate(out).reshape(pixels.shape)
+        return (images, np.concatenate(masks).reshape(pixels.shape[:-1])) if return_mask else images
 
     def translate_file(self, path: str | Path, out_dir: str | Path, direction: str = "AtoB",
                        fmt: str | None = None, fps: int | None = None) -> Path:

@@ -213,16 +213,23 @@ class CycleGANRecipe(Recipe):
                                         fps=int(self.data.meta.get("fps", 8)))
 
     def preview(self, nets, step: int, out_dir: Path) -> list[Path]:
-        """One PNG: rows real A, G_AB(A), G_BA(G_AB(A)), real B, G_BA(B), G_AB(G_BA(B))."""
+        """One PNG: rows real A, G_AB(A), G_BA(G_AB(A)), real B, G_BA(B), G_AB(G_BA(B)); with attention-guided
+        generators each translation row is followed by its mask (white = generated, black = passed through)."""
         from ...data.video import save_image_grid
 
         pipe = self._pipeline(nets)
+        attention = self.cfg.model.generator.attention
         reals = {which: self._preview_images(which) for which in ("A", "B")}
         k = min(len(r) for r in reals.values())
         rows = []
         for which, there, back in (("A", "AtoB", "BtoA"), ("B", "BtoA", "AtoB")):
-            fake = pipe.translate(reals[which][:k], there)
-            rows += [reals[which][:k], fake, pipe.translate(fake, back)]
+            if attention:
+                fake, mask = pipe.translate(reals[which][:k], there, return_mask=True)
+                rows += [reals[which][:k], fake, np.repeat(mask[..., None], 3, axis=-1)]
+            else:
+                fake = pipe.translate(reals[which][:k], there)
+                rows += [reals[which][:k], fake]
+            rows.append(pipe.translate(fake, back))
         out_dir.mkdir(parents=True, exist_ok=True)
         return [save_image_grid(out_dir / f"step_{step:08d}.png", np.concatenate(rows), nrow=k)]
 
