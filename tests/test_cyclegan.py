@@ -111,6 +111,11 @@ def test_attention_generator_blends_content_into_the_input():
     assert plain.translate(x)[1] is None
     with pytest.raises(ConfigError, match="attention blends the output with the input"):
         ResnetGenerator(ResnetGeneratorConfig(in_channels=1, attention=True))
+    for start in (0.1, 0.9):  # the mask starts near attention_init (the conv's weights are small)
+        m = ResnetGenerator(ResnetGeneratorConfig(ngf=4, n_blocks=1, attention=True, attention_init=start)).translate(x)[1]
+        assert abs(m.mean().item() - start) < 0.03
+    with pytest.raises(ConfigError, match="attention_init is the starting mask"):
+        ResnetGenerator(ResnetGeneratorConfig(attention=True, attention_init=1.0))
 
 
 def test_config_errors():

@@ -35,6 +35,7 @@ class ResnetGeneratorConfig:
     # attention-guided output: a per-pixel mask a in [0, 1] from one more output channel; the output is
     # a * tanh(content) + (1 - a) * input, so pixels the mask leaves out are passed through unchanged
     attention: bool = False
+    attention_init: float = 0.5  # the mask everywhere at the start (the bias of its logit); in (0, 1)
 
     def check(self) -> None:
         if self.norm not in NORMS:
@@ -42,6 +43,8 @@ class ResnetGeneratorConfig:
         if self.attention and self.in_channels != self.out_channels:
             raise ConfigError("generator.attention blends the output with the input: it needs in_channels == "
                               "out_channels")
+        if not 0.0 < self.attention_init < 1.0:
+            raise ConfigError(f"generator.attention_init is the starting mask, in (0, 1); got {self.attention_init}")
         if self.padding not in PADDINGS:
             raise ConfigError(f"generator.padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
         if min(self.ngf, self.in_channels, self.out_channels) < 1 or self.n_blocks < 0:
@@ -117,6 +120,10 @@ class ResnetGenerator(ModelMixin, nn.Module):
         layers += [*padded_conv(c, config.out_channels + int(config.attention), 7, pad)]
         self.net = nn.Sequential(*layers)
         init_weights(self)
+        if config.attention:
+            with torch.no_grad():
+                p = config.attention_init
+                layers[-1].bias[-1] = float(torch.logit(torch.tensor(p)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.translate(x)[0]
