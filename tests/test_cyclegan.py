@@ -455,3 +455,8 @@ def test_translation_evaluation_strip(exported, unpaired, tmp_path, capsys):
     ds = BuiltDataset(unpaired)
     first = select_items(ds, "domain=A", "train")[0]
     assert np.array_equal(image[:16, :16], ds.pixels[first])
+    (tmp_path / "afile").write_text("")
+    for flag in ("--strip", "--out"):  # refused before the evaluation, in one line
+        with pytest.raises(T2VError, match=f"{flag} .*afile/x/y: cannot create its directory"):
+            main(["evaluate", "--model", str(tmp_path / "no-model"), "--dataset", str(unpaired), "--classifier",
+                  str(tmp_path / "clf"), flag, str(tmp_path / "afile/x/y")])

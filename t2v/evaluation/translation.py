@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,20 @@ def emit_json(result: dict[str, Any], out: str | None) -> None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text + "\n")
     print(text)
+
+
+def check_output_file(path: str | None, flag: str) -> None:
+    """Refuse an output file that cannot be written before any work is done (one line, not a traceback after a
+    long evaluation); creates its directory."""
+    if not path:
+        return
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise T2VError(f"{flag} {path}: cannot create its directory ({e.strerror})") from None
+    if target.is_dir() or not os.access(target.parent, os.W_OK):
+        raise T2VError(f"{flag} {path}: not a writable file path")
 
 
 def _score(preds: dict[str, np.ndarray], labels: np.ndarray, names: list[str], kept: list[str],
@@ -182,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         from ..pipelines.translate import ImageTranslationPipeline
         from .classifier import load_classifier
 
+        check_output_file(a.out, "--out")
+        check_output_file(a.strip, "--strip")
         pipe = ImageTranslationPipeline.from_pretrained(a.model)
         result = {"model": a.model, "classifier": a.classifier, "dataset": a.dataset,
                   **evaluate_translation(pipe, load_classifier(a.classifier), ds, a.direction, a.split, a.batch_size)}
