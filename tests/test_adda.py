@@ -11,7 +11,7 @@ import torch
 
 from t2v.config import build_config
 from t2v.data.format import DatasetWriter
-from t2v.errors import ConfigError
+from t2v.errors import ConfigError, T2VError
 from t2v.models.adda import ADDAClassifier, ADDAModelConfig, DomainDiscriminator, LeNetEncoder
 
 TINY = {"conv_channels": [4, 6], "feature_dim": 16, "disc_hidden": [16, 16], "num_classes": 2, "size": 16,
@@ -134,3 +134,5 @@ def test_evaluation_command(labeled, tmp_path, capsys):
     assert all(0 <= run[k] <= 1 and (run[k] * 4).is_integer() for k in ("source_only", "adda", "source_domain"))
     assert result["summary"]["adda"] == {"mean": run["adda"], "std": 0.0}
     assert result["summary"]["gain"]["mean"] == pytest.approx(run["adda"] - run["source_only"], abs=1e-4)
+    with pytest.raises(T2VError, match="--out .*: not a writable file path"):  # refused before any model is scored
+        main(["--model", str(tmp_path / "no-model"), "--dataset", str(labeled), "--out", str(tmp_path)])

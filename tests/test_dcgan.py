@@ -345,6 +345,10 @@ def test_inpainting_evaluation_scores_gan_and_baselines(exported, tiny_images, t
     assert read_image(tmp_path / "s.png").shape == (3 * 18 - 2, 5 * 18 - 2, 3)
     with pytest.raises(T2VError, match="between 0 and 1"):
         main(["--model", str(exported), "--dataset", str(tiny_images), "--hole-size", "1.5"])
+    (tmp_path / "afile").write_text("")
+    for flag in ("--out", "--strip"):  # an unwritable path is refused before the model is loaded and searched
+        with pytest.raises(T2VError, match=f"{flag} .*afile/x: cannot create its directory"):
+            main(["--model", str(tmp_path / "no-model"), "--dataset", str(tiny_images), flag, str(tmp_path / "afile/x")])
 
 
 @pytest.mark.parametrize("d_text", ["concat", "projection"])

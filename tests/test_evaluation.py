@@ -213,6 +213,9 @@ def test_label_mismatch_is_an_error(trained: tuple[Path, dict], tmp_path: Path) 
     (["evaluate", "--model", "{tmp}", "--classifier", "{tmp}/nope", "--dataset", "{data}"], "no attribute classifier"),
     (["evaluate", "--model", "{tmp}/nope", "--classifier", "{clf}", "--dataset", "{data}"], "nope"),
     (["evaluate", "--model", "{tmp}", "--classifier", "{tmp}", "--dataset", "{data}", "--split", "test"], "no items in split"),
+    # an --out that cannot be written is refused before the model is even looked for, not after the judging
+    (["evaluate", "--model", "{tmp}/nope", "--classifier", "{clf}", "--dataset", "{data}", "--out", "{clf}"],
+     "not a writable file path"),
 ])
 def test_cli_errors_are_one_line(argv: list[str], message: str, data: Path, trained: tuple[Path, dict],
                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             raise T2VError(f"cannot read {args.result}: {e}") from None
         print(format_confusion(confusion(result, args.label, args.by), args.label, args.by), end="")
         return 0
+    if args.command == "evaluate":
+        from .translation import check_output_file
+
+        check_output_file(args.out, "--out")  # an unwritable path fails now, not after every sample is judged
     import torch
 
     torch.set_num_threads(args.threads)
@@ -88,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         result = {"model": args.model, "classifier": args.classifier, "dataset": args.dataset, **result}
         if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0

@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="also write the JSON here")
     a = p.parse_args(argv)
+    from .translation import check_output_file, emit_json
+
+    check_output_file(a.out, "--out")  # before the models are scored, not after
     torch.set_num_threads(a.threads)
-    from .translation import emit_json
 
     emit_json(evaluate_models(a.model, a.dataset, a.split), a.out)
     return 0
