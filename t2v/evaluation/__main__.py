@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             raise T2VError(f"cannot read {args.result}: {e}") from None
         print(format_confusion(confusion(result, args.label, args.by), args.label, args.by), end="")
         return 0
-    if args.command == "evaluate":
-        from .translation import check_output_file
+    from .output import check_output_file, emit_json
 
+    if args.command == "evaluate":
         check_output_file(args.out, "--out")  # an unwritable path fails now, not after every sample is judged
     import torch
 
@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size, truncation=args.truncation,
         )
         result = {"model": args.model, "classifier": args.classifier, "dataset": args.dataset, **result}
-        if args.out:
-            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    emit_json(result, args.out if args.command == "evaluate" else None)  # train-classifier's --out is its directory
     return 0
 
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="also write the JSON here")
     a = p.parse_args(argv)
-    from .translation import check_output_file, emit_json
+    from .output import check_output_file, emit_json
 
     check_output_file(a.out, "--out")  # before the models are scored, not after
     torch.set_num_threads(a.threads)

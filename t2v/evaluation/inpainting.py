@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.num_images < 1 or a.steps < 1 or a.candidates < 1 or a.batch_size < 1:
         raise T2VError("--num-images, --steps, --candidates and --batch-size must be positive")
     check_hole(a.hole, a.hole_size)  # before the model is loaded
-    from .translation import check_output_file, emit_json
+    from .output import check_output_file, emit_json
 
     check_output_file(a.out, "--out")  # an unwritable path fails now, not after the search
     check_output_file(a.strip, "--strip")
