@@ -11,16 +11,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-@pytest.fixture
-def sample_module():
-    """sample.py as a module, loaded from its file: an in-process run_cli (errors.hide_repo_root) may have taken
-    the repository root off sys.path, so a plain `import sample` would depend on test order."""
+def load_root_module(relpath: str):
+    """A script of the repository (sample.py, benchmarks/*.py) as a module, loaded from its file: an in-process
+    run_cli (errors.hide_repo_root) may have taken the repository root off sys.path, so a plain `import sample` or
+    `from benchmarks... import` would depend on test order."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("sample", ROOT / "sample.py")
+    spec = importlib.util.spec_from_file_location(Path(relpath).stem, ROOT / relpath)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def sample_module():
+    return load_root_module("sample.py")
 
 
 COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 80, 220)}

@@ -175,7 +175,9 @@ def _recipe(cfg, data_cls=None):
 
 def test_step_matches_reference_optimize_parameters(unpaired, tmp_path):
     """One t2v step (batched passes, foreach Adam) == the reference step (separate calls, single-tensor Adam)."""
-    from benchmarks.cyclegan_speed import reference_step
+    from conftest import load_root_module
+
+    reference_step = load_root_module("benchmarks/cyclegan_speed.py").reference_step
 
     torch.manual_seed(0)
     ours = _recipe(cyclegan_cfg(unpaired, tmp_path, 10, pool_size=2, lr_decay_start=1.0))
