@@ -5,7 +5,7 @@ digits result (README, "CycleGAN, printed <-> handwritten digits").
 
 1. The handwritten judge (`data/classifiers/digits_handwritten`) on the printed test digits, untranslated and after a
    fixed "translation" into scikit-learn's style: 4x4 box average down to 8x8, optionally quantised to its 17
-   levels, and bilinear back to 32x32 (how `t2v.data.procedural.digits.handwritten` scales the real ones up).
+   levels, and bilinear back to 32x32 (`scale_up_8x8`, as the real ones are scaled up).
 2. CyCADA's semantic classifier f (the LeNet of `model.semantic_weight`) trained on the printed training digits
    only, with more and more augmentation (8x8 blur, random affine, stroke thickness), then scored on the real
    handwritten test digits. The handwritten labels are used for scoring only.
@@ -40,6 +40,7 @@ def main() -> None:
 
     from t2v.data.domains import select_items
     from t2v.data.format import BuiltDataset
+    from t2v.data.procedural.digits import scale_up_8x8
     from t2v.evaluation.classifier import classify, load_classifier
     from t2v.models.adda import ADDAModelConfig, LeNetEncoder
 
@@ -63,17 +64,9 @@ def main() -> None:
 
     size = printed.shape[-1]
     small = printed.reshape(-1, 8, size // 8, 8, size // 8).mean(axis=(2, 4))
-    pos = (np.arange(size) + 0.5) * 8 / size - 0.5
-    i0 = np.clip(np.floor(pos).astype(int), 0, 7)
-    i1 = np.clip(i0 + 1, 0, 7)
-    frac = np.clip(pos - i0, 0, 1)
-
-    def up(s: np.ndarray) -> np.ndarray:
-        rows = s[:, i0] * (1 - frac)[None, :, None] + s[:, i1] * frac[None, :, None]
-        return rows[:, :, i0] * (1 - frac) + rows[:, :, i1] * frac
-
-    result["judge_on_printed"] = {"untranslated": judged(printed), "blur8": judged(up(small)),
-                                  "blur8_quantised": judged(up(np.round(small * 16) / 16))}
+    result["judge_on_printed"] = {
+        "untranslated": judged(printed), "blur8": judged(scale_up_8x8(small, size)),
+        "blur8_quantised": judged(scale_up_8x8(np.round(small * 16) / 16, size))}
 
     # 2. f trained on printed digits only, scored on the real handwritten ones
     xa, ya = load("domain=A", "train")

@@ -187,18 +187,23 @@ def render_printed(fonts: list[Font], digit: int, rng: np.random.Generator, size
     return np.repeat((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
 
 
-def handwritten(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 1,797 handwritten digits as uint8 [N, size, size, 3] and their labels [N]."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    src = data.images.astype(np.float64) / 16.0  # [N, 8, 8]
+def scale_up_8x8(src: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear [N, 8, 8] -> [N, size, size] (pixel centres aligned, edges clamped): how the 8x8 handwritten digits
+    are brought to the image size."""
     pos = (np.arange(size) + 0.5) * 8 / size - 0.5  # output pixel centres in source pixel coordinates
     i0 = np.clip(np.floor(pos).astype(int), 0, 7)
     i1 = np.clip(i0 + 1, 0, 7)
     f = np.clip(pos - i0, 0, 1)
     rows = src[:, i0] * (1 - f)[None, :, None] + src[:, i1] * f[None, :, None]  # [N, size, 8]
-    img = rows[:, :, i0] * (1 - f) + rows[:, :, i1] * f  # [N, size, size]
+    return rows[:, :, i0] * (1 - f) + rows[:, :, i1] * f  # [N, size, size]
+
+
+def handwritten(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 handwritten digits as uint8 [N, size, size, 3] and their labels [N]."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    img = scale_up_8x8(data.images.astype(np.float64) / 16.0, size)
     img = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
     return np.repeat(img[..., None], 3, axis=-1), data.target.astype(int)
 
