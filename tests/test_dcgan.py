@@ -120,6 +120,41 @@ def test_gan_int_interpolates_sentence_vectors():
     assert torch.allclose(G.condition(ids, mask, 0.5), half, atol=1e-6)
 
 
+def test_conditional_batchnorm_generator_lets_the_text_set_every_norm():
+    """model.g_cond_norm: G's layers are the plain ones, but each BatchNorm has no affine parameters of its own and
+    the projected text sets its scale and shift (zero at init: the plain norm); GAN-INT interpolates that text too."""
+    from t2v.nn import CondNorm2d
+
+    cfg = DCGANModelConfig(**TINY, g_cond_norm=True)
+    G, plain = DCGANGenerator(cfg, _Words()), DCGANGenerator(DCGANModelConfig(**TINY), _Words())
+    norms = [m for m in G.modules() if isinstance(m, CondNorm2d)]
+    assert len(norms) == sum(isinstance(m, nn.BatchNorm2d) for m in plain.modules()) == 2
+    assert all(isinstance(n.norm, nn.BatchNorm2d) and not n.norm.affine for n in norms)
+    assert [m.weight.shape for m in G.modules() if isinstance(m, nn.ConvTranspose2d)] == \
+        [m.weight.shape for m in plain.modules() if isinstance(m, nn.ConvTranspose2d)]
+    ids, mask = _captions(4)
+    z = torch.randn(4, 8)
+    G.eval()
+    x = G(z, ids, mask)
+    assert x.shape == (4, 3, 16, 16) and x.abs().max() <= 1
+    with torch.no_grad():
+        G.stem.weight[cfg.z_dim:] = 0  # the text no longer reaches the input: only the norms carry it
+        x = G(z, ids, mask)
+        before = G(z, _captions(4, seed=1)[0], mask)
+        assert torch.allclose(before, x)  # zero-initialised norms: the caption changes nothing yet
+        for n in norms:
+            n.affine.weight.normal_(0, 0.5)
+        assert not torch.allclose(G(z, _captions(4, seed=1)[0], mask), G(z, ids, mask))  # now the norms carry it
+        s = G.text_encoder(ids, mask).sentence
+        half = G.text_proj(0.5 * s + 0.5 * s.roll(1, 0))
+    assert torch.allclose(G.condition(ids, mask, 0.5), half, atol=1e-6)
+    G.train()
+    G(z, ids, mask).square().mean().backward()
+    assert all(n.affine.weight.grad is not None and n.affine.weight.grad.abs().sum() > 0 for n in norms)
+    with pytest.raises(ConfigError, match="model.g_cond_norm needs the text-conditional model"):
+        DCGANModelConfig(conditional=False, g_cond_norm=True).check()
+
+
 def test_gan_cls_discriminator_loss_is_reeds_algorithm_1():
     loss = get_adversarial_loss("minimax")
     r, w, f = torch.randn(5), torch.randn(5), torch.randn(5)

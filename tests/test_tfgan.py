@@ -13,9 +13,9 @@ from torch import nn
 
 from t2v.config import TextConfig, build_config
 from t2v.errors import ConfigError
-from t2v.nn import NCHWGroupNorm, PixelNorm
+from t2v.nn import CondNorm2d, NCHWGroupNorm, PixelNorm
 from t2v.models.tfgan import (
-    CondNorm2d, FrameDecoder, FrameDiscriminator, ResUp, TextBranch, TextVectors, TFGANDiscriminator, TFGANGenerator,
+    FrameDecoder, FrameDiscriminator, ResUp, TextBranch, TextVectors, TFGANDiscriminator, TFGANGenerator,
     TFGANModelConfig, VideoDiscriminator,
 )
 from t2v.text import build_text_encoder, build_text_processor

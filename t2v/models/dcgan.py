@@ -6,7 +6,8 @@ projected sentence vector over the 4x4 map, depth-concatenates it, applies a 1x1
 4x4 conv to one logit. No pooling, no hidden fully-connected layer. `d_text: projection` conditions D the way of
 Miyato & Koyama 2018 instead: logit = conv4x4(h) + <V·LeakyReLU(W·φ(t)), sum over positions of h>. Widths double at
 every halving (ngf / ndf at the image side), so size 64 with ngf = ndf = 64 is the reference PyTorch DCGAN example
-layer for layer.
+layer for layer. `g_cond_norm` also lets the projected text set the scale and shift of every G BatchNorm (BigGAN's
+conditional BatchNorm), so the caption reaches each resolution and not only the 1x1 input.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from einops import rearrange, repeat
 from torch import nn
 
 from ..errors import ConfigError
-from ..nn import conv2d_block, up2d_block
+from ..nn import CondNorm2d, conv2d_block, up2d_block
 from .base import check_aux_labels
 
 
@@ -31,6 +32,9 @@ class DCGANModelConfig:
     conditional: bool = True  # text-conditional (Reed et al.) or plain DCGAN
     embed_dim: int = 128  # size the sentence vector is projected to in G and in D (Reed et al.: 128)
     d_text: str = "concat"  # how D uses the text: concat (Reed et al.: tiled, depth-concatenated) | projection
+    # G's text also sets the scale and shift of every G BatchNorm (conditional BatchNorm, as BigGAN), not only its
+    # input; Reed et al. (false) feed it at the input alone
+    g_cond_norm: bool = False
     # objective (recipe side)
     loss: str = "non_saturating"  # any name of the t2v.losses catalogue
     cls: bool = True  # GAN-CLS: real image + mismatched caption is a third, "fake" input of D
@@ -71,6 +75,8 @@ class DCGANModelConfig:
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
         check_aux_labels(self.aux_labels, self.aux_weight, self.aux_mode, self.aux_adc_start)
+        if self.g_cond_norm and not self.conditional:
+            raise ConfigError("model.g_cond_norm needs the text-conditional model (model.conditional: true)")
         if self.aux_labels and not self.conditional:
             raise ConfigError("model.aux_labels needs the text-conditional model (model.conditional: true): an "
                               "unconditional G cannot be asked for a label")
@@ -123,6 +129,14 @@ class DCGANGenerator(_TextConditioned):
         super().__init__(cfg, text_encoder)
         widths = _widths(cfg.ngf, cfg.size)[::-1]
         cin = cfg.z_dim + (cfg.embed_dim if self.text_encoder is not None else 0)
+        if cfg.g_cond_norm:  # the same layers, each BatchNorm's scale and shift set by the projected text
+            self.stem = nn.ConvTranspose2d(cin, widths[0], 4, 1, 0, bias=False)
+            self.norms = nn.ModuleList([CondNorm2d("batch", w, cfg.embed_dim) for w in widths])
+            self.ups = nn.ModuleList([nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False) for a, b in zip(widths, widths[1:])])
+            self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1, bias=False)
+            self.net = None
+            dcgan_init(self.stem, self.ups, self.to_rgb)
+            return
         self.net = nn.Sequential(
             nn.ConvTranspose2d(cin, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -141,9 +155,17 @@ class DCGANGenerator(_TextConditioned):
         self, z: torch.Tensor, ids: torch.Tensor | None = None, mask: torch.Tensor | None = None,
         beta: float | None = None,
     ) -> torch.Tensor:
-        if self.text_encoder is not None:
-            z = torch.cat([z, self.condition(ids, mask, beta)], 1)
-        return self.net(rearrange(z, "b c -> b c 1 1"))
+        text = self.condition(ids, mask, beta) if self.text_encoder is not None else None
+        if text is not None:
+            z = torch.cat([z, text], 1)
+        z = rearrange(z, "b c -> b c 1 1")
+        if self.net is not None:
+            return self.net(z)
+        h = self.stem(z)
+        for i, norm in enumerate(self.norms):
+            h = torch.relu(norm(h, text))
+            h = self.ups[i](h) if i < len(self.ups) else h
+        return torch.tanh(self.to_rgb(h))
 
 
 class DCGANDiscriminator(_TextConditioned):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
-from ..nn import Text2Filter, conv2d_block, conv3d_block, norm2d
+from ..nn import CondNorm2d, Text2Filter, conv2d_block, conv3d_block, norm2d
 from ..text import TextFeatures
 from .base import check_aux_labels
 
@@ -123,23 +123,6 @@ class TextVectors(nn.Module):
 
 
 GEN_NORMS = ("none", "group", "pixel")
-
-
-class CondNorm2d(nn.Module):
-    """A per-sample norm without its own affine parameters whose scale and shift come from a code vector:
-    norm(x) * (1 + γ(code)) + β(code), with γ, β linear and zero at init (BigGAN's conditional BatchNorm, on a
-    per-frame norm)."""
-
-    def __init__(self, kind: str, channels: int, code_dim: int):
-        super().__init__()
-        self.norm = norm2d(kind, channels, affine=False)
-        self.affine = nn.Linear(code_dim, 2 * channels)
-        nn.init.zeros_(self.affine.weight)
-        nn.init.zeros_(self.affine.bias)
-
-    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        gamma, beta = rearrange(self.affine(code), "n (two c) -> two n c 1 1", two=2)
-        return self.norm(x) * (1 + gamma) + beta
 
 
 def _gen_norm(kind: str, channels: int, code_dim: int) -> nn.Module:

@@ -52,6 +52,23 @@ def norm2d(kind: str, channels: int, affine: bool = True) -> nn.Module:
     raise ValueError(f"unknown norm {kind!r}")
 
 
+class CondNorm2d(nn.Module):
+    """A norm without its own affine parameters whose scale and shift come from a code vector:
+    norm(x) * (1 + γ(code)) + β(code), with γ, β linear and zero at init (BigGAN's conditional BatchNorm). `kind` is
+    one of norm2d's per-sample norms or `batch` (BatchNorm2d with running statistics, as BigGAN)."""
+
+    def __init__(self, kind: str, channels: int, code_dim: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False) if kind == "batch" else norm2d(kind, channels, affine=False)
+        self.affine = nn.Linear(code_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        gamma, beta = rearrange(self.affine(code), "n (two c) -> two n c 1 1", two=2)
+        return self.norm(x) * (1 + gamma) + beta
+
+
 def up2d_block(cin: int, cout: int) -> nn.Sequential:
     """Fractionally-strided 4x4 conv doubling H, W; BatchNorm + ReLU."""
     return nn.Sequential(nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
