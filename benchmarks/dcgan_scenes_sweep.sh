@@ -49,14 +49,14 @@ done; done; wait; log judged
 R=$R python3 - <<'PY'
 import json, glob, os; R = os.environ['R']
 for f in sorted(glob.glob(f'{R}/*_heldout.json')):
-    v = os.path.basename(f)[:-13]; h = json.load(open(f)); val = json.load(open(f'{R}/{v}_val.json'))
+    v = os.path.basename(f)[:-13]; val = f'{R}/{v}_val.json'
     step = open(f'{R}/{v}/final/STEP').read().strip()
-    print(v, step, 'heldout', h.get('accuracy', h.get('per_attribute')), 'val', val.get('accuracy', val.get('per_attribute')))
+    print(v, step, 'heldout', json.load(open(f))['accuracy'], 'val', json.load(open(val))['accuracy'] if os.path.exists(val) else 'failed')
 PY
 cd $R; [ -n "$OUT" ] && tar czf $OUT/results.tgz *.json *.log */metrics.jsonl */config.json 2>/dev/null
 for v in "${!V[@]}"; do [ -d $v/final ] || continue
   (cd $ROOT && python3 sample.py --checkpoint $R/$v/final --text "play golf on snow" --text "bike on sand" --text "sail on grass" \
-    --text "jog on sea" --text "kitesurf on snow" --text "play golf in the pool" --num-samples 8 --format png --out $R/png_$v --device ${DEV:-cuda} > $R/$v.sample.log 2>&1) &
+    --text "jog on sea" --text "kitesurf on snow" --text "play golf in the swimming pool" --num-samples 8 --format png --out $R/png_$v --device ${DEV:-cuda} > $R/$v.sample.log 2>&1) &
   [ -n "$OUT" ] && tar cf $OUT/$v.tar --exclude=discriminator.safetensors $v/final
 done; wait
 [ -n "$OUT" ] && tar czf $OUT/pngs.tgz png_* 2>/dev/null; log done
