@@ -162,10 +162,9 @@ class DCGANGenerator(_TextConditioned):
         if self.net is not None:
             return self.net(z)
         h = self.stem(z)
-        for i, norm in enumerate(self.norms):
-            h = torch.relu(norm(h, text))
-            h = self.ups[i](h) if i < len(self.ups) else h
-        return torch.tanh(self.to_rgb(h))
+        for norm, up in zip(self.norms, [*self.ups, self.to_rgb]):  # norm + ReLU, then the next up-conv
+            h = up(torch.relu(norm(h, text)))
+        return torch.tanh(h)
 
 
 class DCGANDiscriminator(_TextConditioned):
