@@ -19,7 +19,7 @@ from t2v.errors import ConfigError, DatasetError, T2VError
 from t2v.models.cyclegan import (
     ImagePool, PatchDiscriminator, PatchDiscriminatorConfig, ResnetGenerator, ResnetGeneratorConfig,
 )
-from t2v.training.recipes.cyclegan import linear_decay
+from t2v.training.recipe import linear_decay
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"generator": {"ngf": 4, "n_blocks": 1}, "discriminator": {"ndf": 4, "n_layers": 2}, "pool_size": 3}

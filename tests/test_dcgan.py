@@ -312,6 +312,30 @@ def test_unconditional_dcgan(tiny_images, tmp_path):
     assert len({im.tobytes() for im in out.images}) == 4
 
 
+def test_lr_decay_runs_both_learning_rates_down_to_zero_and_resumes(tiny_images, tmp_path):
+    """model.lr_decay_start: constant, then linear to 0 at max_steps (CycleGAN's schedule); the schedulers are in the
+    checkpoints, so a resumed run continues the decay. The default (1) keeps the constant rate and adds no scheduler."""
+    from t2v.training import Trainer
+
+    assert Trainer(_cfg(tiny_images, tmp_path / "plain", 1)).recipe.scheds == {}
+    with pytest.raises(ConfigError, match="lr_decay_start is a fraction"):
+        DCGANModelConfig(lr_decay_start=1.5).check()
+    model = {"lr_decay_start": 0.5, "lr_g": 4e-4, "lr_d": 2e-4}
+    t = Trainer(_cfg(tiny_images, tmp_path / "a", 4, model, checkpoint_every=1, keep_last=4, sample_every=0))
+    seen = []
+    step = t.recipe.train_step
+    t.recipe.train_step = lambda batch, i: (seen.extend(o.param_groups[0]["lr"] for o in t.recipe.opts.values()),
+                                            step(batch, i))[1]
+    t.fit()
+    assert seen == pytest.approx([4e-4, 2e-4] * 3 + [2e-4, 1e-4])  # (G, D) at steps 0-3: decay from step 2 of 4
+    assert [o.param_groups[0]["lr"] for o in t.recipe.opts.values()] == [0.0, 0.0]
+    assert (tmp_path / "a/checkpoints/step_00000003/scheduler_1.bin").is_file()
+    resumed = Trainer(_cfg(tiny_images, tmp_path / "a", 4, model, sample_every=0),
+                      resume=str(tmp_path / "a/checkpoints/step_00000003"))
+    resumed.load_checkpoint(resumed.resume_from)
+    assert [o.param_groups[0]["lr"] for o in resumed.recipe.opts.values()] == pytest.approx([2e-4, 1e-4])
+
+
 def test_wrong_data_is_a_clear_error(tiny_video_dataset, tmp_path):
     from t2v.training import Trainer
 

@@ -51,6 +51,9 @@ class DCGANModelConfig:
     aux_adc_start: int = 0  # adc: step from which D's heads also learn G's items (before: real ones only)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    # fraction of train.max_steps after which both learning rates decay linearly to 0 (as CycleGAN's schedule);
+    # 1 keeps them constant, as Radford et al.
+    lr_decay_start: float = 1.0
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     adam: str = "fused"  # Adam implementation: fused | foreach | for-loop (see benchmarks/dcgan_speed.py)
     channels_last: bool = True  # NHWC activations (see benchmarks/dcgan_speed.py)
@@ -72,6 +75,8 @@ class DCGANModelConfig:
             raise ConfigError("model.cls_hard_negatives needs GAN-CLS (model.cls: true, model.conditional: true)")
         if self.d_text not in ("concat", "projection"):
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ConfigError(f"model.lr_decay_start is a fraction of train.max_steps in [0, 1], got {self.lr_decay_start}")
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
         check_aux_labels(self.aux_labels, self.aux_weight, self.aux_mode, self.aux_adc_start)

@@ -11,6 +11,14 @@ from torch import nn
 from ..config import Config
 
 
+def linear_decay(total_steps: int, decay_start: float):
+    """LambdaLR factor: 1 until `decay_start` * total_steps, then linearly down to 0 at total_steps (the schedule of
+    Zhu et al.'s CycleGAN; shared by the recipes with a `model.lr_decay_start`)."""
+    start = int(decay_start * total_steps)
+    span = max(total_steps - start, 1)
+    return lambda step: min(1.0, max(0.0, (total_steps - step) / span))
+
+
 class Recipe:
     """Base class. The trainer prepares `nets`/`opts` with accelerate and replaces them with the prepared objects."""
 

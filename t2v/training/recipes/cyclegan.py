@@ -29,14 +29,7 @@ from ...losses import get_adversarial_loss
 from ...models.adda import ADDAModelConfig, LeNetEncoder
 from ...models.cyclegan import CycleGANModelConfig, ImagePool, PatchDiscriminator, ResnetGenerator
 from ..data import ensure_dataset
-from ..recipe import Recipe
-
-
-def linear_decay(total_steps: int, decay_start: float):
-    """LambdaLR factor: 1 until `decay_start` * total_steps, then linearly down to 0 at total_steps."""
-    start = int(decay_start * total_steps)
-    span = max(total_steps - start, 1)
-    return lambda step: min(1.0, max(0.0, (total_steps - step) / span))
+from ..recipe import Recipe, linear_decay
 
 
 def make_adam(params, lr: float, betas: list[float], impl: str) -> torch.optim.Adam:

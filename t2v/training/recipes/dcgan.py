@@ -24,7 +24,7 @@ from ...text import build_text_encoder, build_text_processor
 from ..aux import AuxLabelsMixin
 from ..data import ensure_dataset
 from ..ema import recompute_batchnorm
-from ..recipe import Recipe
+from ..recipe import Recipe, linear_decay
 
 PREVIEW_SAMPLES = 8  # images per preview prompt (one grid row each)
 STANDING_STATS_BATCHES = 16  # batches of training captions + noise that re-estimate the EMA generator's BatchNorm
@@ -74,6 +74,9 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         self.nets = {"G": G, "D": D}
         self.opts = {"G": self._optimizer(G, m.lr_g), "D": self._optimizer(D, m.lr_d)}
+        if m.lr_decay_start < 1.0:  # no schedulers otherwise, so that a constant-lr run's checkpoints stay as they were
+            factor = linear_decay(self.cfg.train.max_steps, m.lr_decay_start)
+            self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(opt, factor) for k, opt in self.opts.items()}
         self.preview_prompts = self._preview_prompts() if m.conditional else []
 
     def _optimizer(self, net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
