@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from t2v.config import build_config
-from t2v.errors import ConfigError, T2VError
+from t2v.errors import CheckpointError, ConfigError, T2VError
 from t2v.losses import get_adversarial_loss
 from t2v.models.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANModelConfig
 from t2v.pipelines import load_pipeline
@@ -334,6 +334,10 @@ def test_lr_decay_runs_both_learning_rates_down_to_zero_and_resumes(tiny_images,
                       resume=str(tmp_path / "a/checkpoints/step_00000003"))
     resumed.load_checkpoint(resumed.resume_from)
     assert [o.param_groups[0]["lr"] for o in resumed.recipe.opts.values()] == pytest.approx([2e-4, 1e-4])
+    # a constant-lr run's checkpoint resumed with a schedule: one clear error, not accelerate's missing file
+    Trainer(_cfg(tiny_images, tmp_path / "plain", 1, checkpoint_every=1, sample_every=0)).fit()
+    with pytest.raises(CheckpointError, match="holds no learning-rate schedule"):
+        Trainer(_cfg(tiny_images, tmp_path / "plain", 2, model, sample_every=0), resume="latest").fit()
 
 
 def test_wrong_data_is_a_clear_error(tiny_video_dataset, tmp_path):

@@ -153,6 +153,11 @@ class Trainer:
     def load_checkpoint(self, path: Path) -> None:
         from safetensors.torch import load_file
 
+        missing = [f"scheduler{f'_{i}' if i else ''}.bin" for i in range(len(self.recipe.scheds))]
+        missing = [f for f in missing if not (path / f).is_file()]
+        if missing and (path / "trainer_state.json").is_file():
+            raise CheckpointError(f"cannot resume from {path}: it holds no learning-rate schedule ({missing[0]}) but "
+                                  "this config has one (e.g. model.lr_decay_start < 1); resume with the run's own schedule")
         try:
             state = json.loads((path / "trainer_state.json").read_text())
             self.acc.load_state(str(path))
