@@ -336,8 +336,10 @@ def test_lr_decay_runs_both_learning_rates_down_to_zero_and_resumes(tiny_images,
     assert [o.param_groups[0]["lr"] for o in resumed.recipe.opts.values()] == pytest.approx([2e-4, 1e-4])
     # a constant-lr run's checkpoint resumed with a schedule: one clear error, not accelerate's missing file
     Trainer(_cfg(tiny_images, tmp_path / "plain", 1, checkpoint_every=1, sample_every=0)).fit()
+    written = (tmp_path / "plain/config.json").read_text()
     with pytest.raises(CheckpointError, match="holds no learning-rate schedule"):
         Trainer(_cfg(tiny_images, tmp_path / "plain", 2, model, sample_every=0), resume="latest").fit()
+    assert (tmp_path / "plain/config.json").read_text() == written  # the failed resume left the run's config alone
 
 
 def test_wrong_data_is_a_clear_error(tiny_video_dataset, tmp_path):

@@ -257,15 +257,15 @@ class Trainer:
         from tqdm.auto import tqdm
 
         t = self.cfg.train
-        if self.acc.is_main_process:
-            self.out.mkdir(parents=True, exist_ok=True)
-            save_config(self.cfg, self.out / "config.json")
         self.acc.print(self.describe())
-        if self.resume_from is not None:
+        if self.resume_from is not None:  # before config.json is written: a resume that fails leaves the run as it was
             self.load_checkpoint(self.resume_from)
             self.acc.print(f"resumed from {self.resume_from} at step {self.step}")
             if self.acc.is_main_process:
                 self._trim_metrics()
+        if self.acc.is_main_process:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(self.cfg, self.out / "config.json")
         if self.acc.trackers == [] and self.acc.log_with:
             self.acc.init_trackers("t2v")
         nets = list(self.recipe.nets.values())
