@@ -12,6 +12,12 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError
 
 
+def check_lr_decay_start(value: float) -> None:
+    """model.lr_decay_start of a recipe with a linear learning-rate decay (t2v.training.recipe.linear_decay)."""
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"model.lr_decay_start is a fraction of train.max_steps in [0, 1], got {value}")
+
+
 def check_aux_labels(labels: list[str], weight: float, mode: str = "ac", adc_start: int = 0) -> None:
     """model.aux_labels / aux_weight / aux_mode / aux_adc_start of a recipe with AC-GAN heads on its discriminator."""
     if len(set(labels)) != len(labels) or weight < 0:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nn import norm2d
-from .base import ModelMixin
+from .base import ModelMixin, check_lr_decay_start
 
 NORMS = ("instance", "none")  # per-sample: a step may batch images of both domains through one net
 PADDINGS = ("reflect", "replicate", "zeros")
@@ -240,8 +240,7 @@ class CycleGANModelConfig:
                               "generator.in_channels == out_channels; set semantic_weight: 0")
         if self.adam not in ("foreach", "fused", "single_tensor"):
             raise ConfigError(f"model.adam must be foreach, fused or single_tensor, got {self.adam!r}")
-        if not 0.0 <= self.lr_decay_start <= 1.0:
-            raise ConfigError(f"model.lr_decay_start is a fraction of train.max_steps in [0, 1], got {self.lr_decay_start}")
+        check_lr_decay_start(self.lr_decay_start)
         if self.pool_size < 0 or self.load_size < 0 or self.crop_size < 0:
             raise ConfigError("model.pool_size, load_size and crop_size must be >= 0")
         if self.semantic_weight < 0 or self.semantic_steps < 1 or self.semantic_lr <= 0:

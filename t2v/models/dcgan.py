@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nn import CondNorm2d, conv2d_block, up2d_block
-from .base import check_aux_labels
+from .base import check_aux_labels, check_lr_decay_start
 
 
 @dataclass
@@ -75,8 +75,7 @@ class DCGANModelConfig:
             raise ConfigError("model.cls_hard_negatives needs GAN-CLS (model.cls: true, model.conditional: true)")
         if self.d_text not in ("concat", "projection"):
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
-        if not 0.0 <= self.lr_decay_start <= 1.0:
-            raise ConfigError(f"model.lr_decay_start is a fraction of train.max_steps in [0, 1], got {self.lr_decay_start}")
+        check_lr_decay_start(self.lr_decay_start)
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")
         check_aux_labels(self.aux_labels, self.aux_weight, self.aux_mode, self.aux_adc_start)
