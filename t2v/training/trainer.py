@@ -153,7 +153,9 @@ class Trainer:
     def load_checkpoint(self, path: Path) -> None:
         from safetensors.torch import load_file
 
-        missing = [f"scheduler{f'_{i}' if i else ''}.bin" for i in range(len(self.recipe.scheds))]
+        from accelerate.utils import SCHEDULER_NAME
+
+        missing = [f"{SCHEDULER_NAME}{f'_{i}' if i else ''}.bin" for i in range(len(self.recipe.scheds))]
         missing = [f for f in missing if not (path / f).is_file()]
         if missing and (path / "trainer_state.json").is_file():
             raise CheckpointError(f"cannot resume from {path}: it holds no learning-rate schedule ({missing[0]}) but "
