@@ -56,7 +56,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500  # 0 = never
     checkpoint_every: int = 500  # 0 = only at the end
-    keep_last: int = 3
+    keep_last: int = 3  # checkpoints kept on disk (0 = all)
     ema_decay: float = 0.0  # 0 = no EMA; recipes say which networks it covers
     ema_start: int = 0  # the EMA copies the weights up to this step and averages from there (no early-init residue)
     sample_prompts: list[str] = field(default_factory=list)  # preview captions ([] = a few from the data)

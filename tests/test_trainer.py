@@ -50,6 +50,13 @@ def test_trains_checkpoints_keep_last_and_exports(tmp_path):
     assert G(torch.zeros(3, 2)).shape == (3, 2)
 
 
+def test_keep_last_zero_keeps_every_checkpoint_and_negative_is_an_error(tmp_path):
+    Trainer(toy_cfg(tmp_path / "all", 12, keep_last=0)).fit()
+    assert [c.name for c in list_checkpoints(tmp_path / "all")] == ["step_00000004", "step_00000008", "step_00000012"]
+    with pytest.raises(T2VError, match="keep_last"):
+        Trainer(toy_cfg(tmp_path / "x", 2, keep_last=-1))
+
+
 def test_resume_continues_identically(tmp_path):
     Trainer(toy_cfg(tmp_path / "a", 12)).fit()
     Trainer(toy_cfg(tmp_path / "b", 8)).fit()  # crosses an epoch boundary (8 batches per epoch)

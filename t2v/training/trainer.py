@@ -66,6 +66,8 @@ class Trainer:
             raise T2VError(f"train.mixed_precision must be no, fp16 or bf16, got {t.mixed_precision!r}")
         if t.max_minutes < 0:
             raise T2VError(f"train.max_minutes must be >= 0 (0 = no limit), got {t.max_minutes}")
+        if t.keep_last < 0:
+            raise T2VError(f"train.keep_last must be >= 0 (0 = keep every checkpoint), got {t.keep_last}")
         self.out = Path(t.output_dir)
         trackers = []
         try:
@@ -145,7 +147,8 @@ class Trainer:
             (tmp / "trainer_state.json").write_text(json.dumps({"step": self.step, "recipe": self.cfg.recipe}))
             shutil.rmtree(final, ignore_errors=True)
             tmp.rename(final)
-            for old in list_checkpoints(self.out)[: -self.cfg.train.keep_last or None]:
+            keep = self.cfg.train.keep_last
+            for old in list_checkpoints(self.out)[:-keep] if keep else []:  # 0 keeps them all
                 shutil.rmtree(old, ignore_errors=True)
         self.acc.wait_for_everyone()
         return final
