@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
                    help="scale the random latents by PSI: 1 = as trained (default), smaller = more typical, less varied")
+    p.add_argument("--rerank", type=int, default=1, metavar="R",
+                   help="text-to-image models: each image is the best of R by the model's discriminator (default 1)")
     p.add_argument("--format", choices=["mp4", "gif", "png"], default=None,
                    help="video models: mp4 (default), gif or png (frame strip); image models write png")
     p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's)")
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if not t.strip():
             raise T2VError("empty text: give a caption such as --text \"play golf on snow\"")
     from t2v.pipelines import load_pipeline
+    from t2v.pipelines.base import rerank_kwargs
 
     pipe = load_pipeline(a.checkpoint, device=a.device)
     if hasattr(pipe, "translate_file"):  # an image translation model (CycleGAN): --input, not --text
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                        else "give a caption with --text, e.g. --text \"play golf on snow\"")
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        out = pipe(a.text, num_samples=a.num_samples, seed=a.seed, truncation=a.truncation)
+        out = pipe(a.text, num_samples=a.num_samples, seed=a.seed, truncation=a.truncation,
+                   **rerank_kwargs(pipe, a.rerank))
     for prompt, words in out.unknown_words.items():
         print(f"warning: unknown words in {prompt!r} ignored: {', '.join(words)}", file=sys.stderr)
     if a.fps:

@@ -228,6 +228,41 @@ def test_export_round_trip_and_determinism(exported):
     assert np.array_equal(mean[0], mean[1]) and not np.array_equal(mean[0], again.images[0])
 
 
+def test_rerank_keeps_the_candidate_the_discriminator_scores_highest(exported, tmp_path, sample_module):
+    from t2v.pipelines.base import latent_generator, to_uint8
+
+    pipe = TextToImagePipeline.from_pretrained(exported)
+    captions = ["green ball on grass", "a red ball moving left on snow"]
+    plain = pipe(captions, num_samples=2, seed=3).images
+    assert np.array_equal(pipe(captions, num_samples=2, seed=3, rerank=1).images, plain)
+    best = pipe(captions, num_samples=2, seed=3, rerank=4).images
+    G, D = pipe.generator, pipe.discriminator
+    picked = []
+    with torch.no_grad():
+        for c, caption in enumerate(pipe.clean_prompts(captions)[1]):  # unknown words dropped, as the pipeline does
+            ids, mask = pipe.text_inputs([caption] * 4)
+            for k in range(2):
+                gen = latent_generator(3, k)
+                z = torch.stack([torch.randn(G.cfg.z_dim, generator=gen) for _ in range(4)])
+                x = G(z, ids, mask)
+                scores = D(x, ids, mask)
+                candidates = to_uint8(x.permute(0, 2, 3, 1))
+                assert np.array_equal(candidates[0], plain[2 * c + k])  # candidate 0: the sample drawn without rerank
+                assert np.array_equal(best[2 * c + k], candidates[int(scores.argmax())])
+                picked.append(int(scores.argmax()))
+    assert any(picked)  # some image is not the plain sample
+    for bad in (0, -2):
+        with pytest.raises(T2VError, match="rerank must be at least 1"):
+            pipe(captions, rerank=bad)
+    with pytest.raises(T2VError, match="rerank needs a text-conditional export with its discriminator"):
+        TextToImagePipeline(pipe.generator, pipe.processor, pipe.config)(captions, rerank=2)
+    sample_module.main(["--checkpoint", str(exported), "--text", captions[0], "--num-samples", "2", "--seed", "3",
+                        "--rerank", "4", "--out", str(tmp_path)])
+    from t2v.data.video import read_image
+
+    assert np.array_equal(read_image(tmp_path / "green_ball_on_grass.png"), np.concatenate(list(best[:2]), axis=1))
+
+
 def test_ema_export_has_batchnorm_statistics_of_the_averaged_weights(exported):
     from safetensors.torch import load_file
 
@@ -281,6 +316,10 @@ def test_evaluator_judges_image_pipelines(exported, tiny_images, tmp_path):
                                samples_per_caption=2)
     assert result["num_generated"] == 2 * result["num_captions"] and result["num_captions"] >= 1
     assert {"color", "place"} <= set(result["accuracy"]) and 0 <= result["accuracy"]["all"] <= 1
+    assert result["rerank"] == 1
+    reranked = evaluate_pipeline(load_pipeline(exported), load_classifier(tmp_path), tiny_images, split="heldout",
+                                 samples_per_caption=2, rerank=3)
+    assert reranked["rerank"] == 3 and reranked["num_generated"] == result["num_generated"]
 
 
 @pytest.mark.parametrize("loss", ["wgan", "wgan_gp", "hinge"])

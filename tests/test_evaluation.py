@@ -186,6 +186,11 @@ def test_diversity_zero_for_identical_clips(trained: tuple[Path, dict], data: Pa
     assert mean_pairwise_l1(clip[None]) is None
 
 
+def test_rerank_needs_a_pipeline_that_reranks(trained: tuple[Path, dict], data: Path) -> None:
+    with pytest.raises(T2VError, match="rerank: FakePipeline does not rerank its samples"):
+        evaluate_pipeline(real_clips_pipeline(data), load_classifier(trained[0]), data, samples_per_caption=K, rerank=4)
+
+
 def test_evaluate_cli_with_pipeline_writes_json(trained: tuple[Path, dict], data: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     fake = types.ModuleType("t2v.pipelines")

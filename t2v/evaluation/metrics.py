@@ -194,9 +194,11 @@ def evaluate_pipeline(
     seed: int = 0,
     batch_size: int = 16,
     truncation: float = 1.0,
+    rerank: int = 1,
 ) -> dict[str, Any]:
-    """Generate `samples_per_caption` clips per caption of `split` (latents scaled by `truncation`) and judge them
-    with `classifier`.
+    """Generate `samples_per_caption` clips per caption of `split` (latents scaled by `truncation`; with `rerank`
+    R > 1, each the best of R by the model's own discriminator, for pipelines that offer it) and judge them with
+    `classifier`.
 
     Returns a JSON-able dict: accuracy of generated clips on the labels their captions determine, the same
     classifier's accuracy on the split's real clips (the ceiling; most of them were seen in training), diversity
@@ -216,7 +218,10 @@ def evaluate_pipeline(
     captions = [g["caption"] for g in groups]
     k = samples_per_caption
 
-    frames = np.asarray(pipe(captions, num_samples=k, seed=seed, batch_size=batch_size, truncation=truncation).frames)
+    from ..pipelines.base import rerank_kwargs
+
+    frames = np.asarray(pipe(captions, num_samples=k, seed=seed, batch_size=batch_size, truncation=truncation,
+                             **rerank_kwargs(pipe, rerank)).frames)
     if len(frames) != len(captions) * k:
         raise T2VError(f"pipeline returned {len(frames)} samples for {len(captions)} captions x {k}")
     targets = {n: np.repeat([g["targets"][j] for g in groups], k) for j, n in enumerate(labels)}
@@ -260,6 +265,7 @@ def evaluate_pipeline(
         "num_real": int(len(real_idx)),
         "seed": seed,
         "truncation": truncation,
+        "rerank": rerank,
         "accuracy": label_accuracy(preds, targets),
         "real_accuracy": score(real_preds, real_targets, slots),
         "diversity": diversity(frames, k),

@@ -136,12 +136,18 @@ class TextToImagePipeline(TextPrompts):
 
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 64,
-                 truncation: float = 1.0) -> ImageOutput:
+                 truncation: float = 1.0, rerank: int = 1) -> ImageOutput:
         """Sample `num_samples` images per prompt; image k of every prompt uses the noise seeded by (seed, k).
-        `truncation` scales that N(0, I) noise (see `check_truncation`)."""
+        `truncation` scales that N(0, I) noise (see `check_truncation`). `rerank` R > 1 draws R latents for each
+        image (the first is the one drawn without reranking) and keeps the image the matching-aware discriminator
+        scores highest for its prompt (GAN-CLS: real and matching the text); it needs the export's discriminator."""
         psi = check_truncation(truncation)
         if num_samples < 1:
             raise T2VError(f"num_samples must be at least 1, got {num_samples}")
+        if rerank < 1:
+            raise T2VError(f"rerank must be at least 1, got {rerank}")
+        if rerank > 1 and (self.discriminator is None or not self.conditional):
+            raise T2VError("rerank needs a text-conditional export with its discriminator (discriminator.safetensors)")
         if self.conditional:
             prompts, cleaned, unknown = self.clean_prompts(prompts)
         else:
@@ -151,11 +157,24 @@ class TextToImagePipeline(TextPrompts):
             cleaned, unknown = prompts, {}
             warnings.warn("this model is unconditional: the text only names the output files", stacklevel=2)
         G = self.generator.eval()
-        z = psi * torch.stack([torch.randn(G.cfg.z_dim, generator=latent_generator(seed, k)) for k in range(num_samples)])
-        z = z.repeat(len(cleaned), 1)
+        # [num_samples, rerank, z]: candidate j of image k is the j-th latent drawn from k's generator, one at a time
+        # (a [rerank, z] draw would not start with the latent drawn alone)
+        gens = [latent_generator(seed, k) for k in range(num_samples)]
+        z = psi * torch.stack([torch.stack([torch.randn(G.cfg.z_dim, generator=g) for _ in range(rerank)])
+                               for g in gens])
+        z = z.repeat(len(cleaned), 1, 1)
         texts = [t for t in cleaned for _ in range(num_samples)]
         images = []
         for i in range(0, len(texts), batch_size):
             ids, mask = self.text_inputs(texts[i : i + batch_size])
-            images.append(to_uint8(G(z[i : i + batch_size].to(self.device), ids, mask).permute(0, 2, 3, 1)))
+            best = G(z[i : i + batch_size, 0].to(self.device), ids, mask)
+            if rerank > 1:
+                D = self.discriminator.eval()
+                score = D(best, ids, mask)
+                for j in range(1, rerank):
+                    x = G(z[i : i + batch_size, j].to(self.device), ids, mask)
+                    s = D(x, ids, mask)
+                    best = torch.where((s > score)[:, None, None, None], x, best)
+                    score = torch.maximum(s, score)
+            images.append(to_uint8(best.permute(0, 2, 3, 1)))
         return ImageOutput(np.concatenate(images), [p for p in prompts for _ in range(num_samples)], unknown)
