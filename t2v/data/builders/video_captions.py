@@ -39,7 +39,6 @@ from .common import (
     file_problem,
     label_vocabs,
     normalize_split,
-    split_subdirs,
     write_entries,
 )
 
