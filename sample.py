@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="scale the random latents by PSI: 1 = as trained (default), smaller = more typical, less varied")
     p.add_argument("--rerank", type=int, default=1, metavar="R",
                    help="text-to-image models: each image is the best of R by the model's discriminator (default 1)")
+    p.add_argument("--rerank-by", choices=["text", "logit"], default="text",
+                   help="what --rerank scores: the caption's term of the discriminator (default) or its whole logit")
     p.add_argument("--format", choices=["mp4", "gif", "png"], default=None,
                    help="video models: mp4 (default), gif or png (frame strip); image models write png")
     p.add_argument("--fps", type=int, default=None, help="frames per second (default: the model's)")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         out = pipe(a.text, num_samples=a.num_samples, seed=a.seed, truncation=a.truncation,
-                   **rerank_kwargs(pipe, a.rerank))
+                   **rerank_kwargs(pipe, a.rerank, a.rerank_by))
     for prompt, words in out.unknown_words.items():
         print(f"warning: unknown words in {prompt!r} ignored: {', '.join(words)}", file=sys.stderr)
     if a.fps:

@@ -103,6 +103,10 @@ def test_projection_discriminator_adds_the_captions_inner_product_with_pooled_fe
     h = D.features(x)
     expected = D.out(h).flatten() + (h.sum((2, 3)) * D.project(D.condition(a, am, None))).sum(1)
     assert torch.allclose(D(x, a, am), expected, atol=1e-5)
+    # text_score (what the pipeline's rerank scores by): the caption's term alone
+    assert torch.allclose(D.text_score(x, a, am), expected - D.out(h).flatten(), atol=1e-5)
+    with pytest.raises(ValueError, match="projection discriminator"):
+        DCGANDiscriminator(DCGANModelConfig(**TINY, d_text="concat"), _Words()).text_score(x, a, am)
     with torch.no_grad():
         D.project.weight.zero_()  # no projection weights: the caption cannot change the score
     assert torch.equal(D(x, a, am), D(x, b, bm))
@@ -228,16 +232,27 @@ def test_export_round_trip_and_determinism(exported):
     assert np.array_equal(mean[0], mean[1]) and not np.array_equal(mean[0], again.images[0])
 
 
-def test_rerank_keeps_the_candidate_the_discriminator_scores_highest(exported, tmp_path, sample_module):
+@pytest.fixture(scope="module")
+def exported_projection(tiny_images, tmp_path_factory) -> Path:
+    from t2v.training import Trainer
+
+    out = tmp_path_factory.mktemp("run_projection")
+    Trainer(_cfg(tiny_images, out, 3, {"d_text": "projection"}, ema_decay=0.9)).fit()
+    return out / "final"
+
+
+def test_rerank_keeps_the_candidate_the_discriminator_scores_highest(exported_projection, exported, tmp_path,
+                                                                     sample_module):
     from t2v.pipelines.base import latent_generator, to_uint8
 
-    pipe = TextToImagePipeline.from_pretrained(exported)
+    pipe = TextToImagePipeline.from_pretrained(exported_projection)
     captions = ["green ball on grass", "a red ball moving left on snow"]
     plain = pipe(captions, num_samples=2, seed=3).images
     assert np.array_equal(pipe(captions, num_samples=2, seed=3, rerank=1).images, plain)
-    best = pipe(captions, num_samples=2, seed=3, rerank=4).images
+    by_text = pipe(captions, num_samples=2, seed=3, rerank=4).images  # rerank_by="text", the default
+    by_logit = pipe(captions, num_samples=2, seed=3, rerank=4, rerank_by="logit").images
     G, D = pipe.generator, pipe.discriminator
-    picked = []
+    picked = {"text": [], "logit": []}
     with torch.no_grad():
         for c, caption in enumerate(pipe.clean_prompts(captions)[1]):  # unknown words dropped, as the pipeline does
             ids, mask = pipe.text_inputs([caption] * 4)
@@ -245,22 +260,31 @@ def test_rerank_keeps_the_candidate_the_discriminator_scores_highest(exported, t
                 gen = latent_generator(3, k)
                 z = torch.stack([torch.randn(G.cfg.z_dim, generator=gen) for _ in range(4)])
                 x = G(z, ids, mask)
-                scores = D(x, ids, mask)
+                logit, text = D(x, ids, mask), D.text_score(x, ids, mask)
+                # the text term is the logit less its text-free part
+                torch.testing.assert_close(text, logit - D.out(D.features(x)).flatten())
                 candidates = to_uint8(x.permute(0, 2, 3, 1))
                 assert np.array_equal(candidates[0], plain[2 * c + k])  # candidate 0: the sample drawn without rerank
-                assert np.array_equal(best[2 * c + k], candidates[int(scores.argmax())])
-                picked.append(int(scores.argmax()))
-    assert any(picked)  # some image is not the plain sample
+                for name, best, score in (("text", by_text, text), ("logit", by_logit, logit)):
+                    assert np.array_equal(best[2 * c + k], candidates[int(score.argmax())])
+                    picked[name].append(int(score.argmax()))
+    assert any(picked["text"]) and any(picked["logit"])  # some images are not the plain samples
     for bad in (0, -2):
         with pytest.raises(T2VError, match="rerank must be at least 1"):
             pipe(captions, rerank=bad)
+    with pytest.raises(T2VError, match="rerank_by must be one of text, logit"):
+        pipe(captions, rerank=2, rerank_by="realism")
     with pytest.raises(T2VError, match="rerank needs a text-conditional export with its discriminator"):
         TextToImagePipeline(pipe.generator, pipe.processor, pipe.config)(captions, rerank=2)
-    sample_module.main(["--checkpoint", str(exported), "--text", captions[0], "--num-samples", "2", "--seed", "3",
+    concat = TextToImagePipeline.from_pretrained(exported)  # d_text: concat, no separate text term
+    with pytest.raises(T2VError, match="rerank_by text needs a projection discriminator"):
+        concat(captions, rerank=2)
+    assert concat(captions, num_samples=2, rerank=2, rerank_by="logit").images.shape == plain.shape
+    sample_module.main(["--checkpoint", str(exported_projection), "--text", captions[0], "--num-samples", "2", "--seed", "3",
                         "--rerank", "4", "--out", str(tmp_path)])
     from t2v.data.video import read_image
 
-    assert np.array_equal(read_image(tmp_path / "green_ball_on_grass.png"), np.concatenate(list(best[:2]), axis=1))
+    assert np.array_equal(read_image(tmp_path / "green_ball_on_grass.png"), np.concatenate(list(by_text[:2]), axis=1))
 
 
 def test_ema_export_has_batchnorm_statistics_of_the_averaged_weights(exported):
@@ -318,8 +342,9 @@ def test_evaluator_judges_image_pipelines(exported, tiny_images, tmp_path):
     assert {"color", "place"} <= set(result["accuracy"]) and 0 <= result["accuracy"]["all"] <= 1
     assert result["rerank"] == 1
     reranked = evaluate_pipeline(load_pipeline(exported), load_classifier(tmp_path), tiny_images, split="heldout",
-                                 samples_per_caption=2, rerank=3)
-    assert reranked["rerank"] == 3 and reranked["num_generated"] == result["num_generated"]
+                                 samples_per_caption=2, rerank=3, rerank_by="logit")
+    assert (reranked["rerank"], reranked["rerank_by"]) == (3, "logit")
+    assert reranked["num_generated"] == result["num_generated"]
 
 
 @pytest.mark.parametrize("loss", ["wgan", "wgan_gp", "hinge"])

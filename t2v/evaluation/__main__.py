@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="scale of the generator's N(0, I) latents (1 = as trained, 0 = their mean)")
     e.add_argument("--rerank", type=int, default=1, metavar="R",
                    help="text-to-image models: each sample is the best of R by the model's discriminator (1 = off)")
+    e.add_argument("--rerank-by", choices=["text", "logit"], default="text",
+                   help="what --rerank scores: the caption's term of the discriminator (default) or its whole logit")
     e.add_argument("--batch-size", type=int, default=16, help="generation batch size")
     e.add_argument("--device", default="cpu")
     e.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate_pipeline(
             pipe, classifier, ds, split=args.split, samples_per_caption=args.samples_per_caption, seed=args.seed,
             batch_size=args.batch_size, truncation=args.truncation, rerank=args.rerank,
+            rerank_by=args.rerank_by,
         )
         result = {"model": args.model, "classifier": args.classifier, "dataset": args.dataset, **result}
     emit_json(result, args.out if args.command == "evaluate" else None)  # train-classifier's --out is its directory

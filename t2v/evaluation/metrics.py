@@ -195,9 +195,10 @@ def evaluate_pipeline(
     batch_size: int = 16,
     truncation: float = 1.0,
     rerank: int = 1,
+    rerank_by: str = "text",
 ) -> dict[str, Any]:
     """Generate `samples_per_caption` clips per caption of `split` (latents scaled by `truncation`; with `rerank`
-    R > 1, each the best of R by the model's own discriminator, for pipelines that offer it) and judge them with
+    R > 1, each the best of R by the model's own discriminator, scored by `rerank_by`, for pipelines that offer it) and judge them with
     `classifier`.
 
     Returns a JSON-able dict: accuracy of generated clips on the labels their captions determine, the same
@@ -221,7 +222,7 @@ def evaluate_pipeline(
     from ..pipelines.base import rerank_kwargs
 
     frames = np.asarray(pipe(captions, num_samples=k, seed=seed, batch_size=batch_size, truncation=truncation,
-                             **rerank_kwargs(pipe, rerank)).frames)
+                             **rerank_kwargs(pipe, rerank, rerank_by)).frames)
     if len(frames) != len(captions) * k:
         raise T2VError(f"pipeline returned {len(frames)} samples for {len(captions)} captions x {k}")
     targets = {n: np.repeat([g["targets"][j] for g in groups], k) for j, n in enumerate(labels)}
@@ -266,6 +267,7 @@ def evaluate_pipeline(
         "seed": seed,
         "truncation": truncation,
         "rerank": rerank,
+        **({"rerank_by": rerank_by} if rerank > 1 else {}),
         "accuracy": label_accuracy(preds, targets),
         "real_accuracy": score(real_preds, real_targets, slots),
         "diversity": diversity(frames, k),

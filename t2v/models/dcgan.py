@@ -218,6 +218,18 @@ class DCGANDiscriminator(_TextConditioned):
         pooled = h.mean((2, 3))
         return logits, {name: head(pooled) for name, head in self.aux.items()}
 
+    def text_score(self, x: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The caption's term of a projection discriminator's logit, <phi(x), V t> [B]: how well each image fits its
+        caption, without the text-free term, which scores how real the image looks and so also how familiar its
+        combination of content is (a combination never seen as real scores low there however well it is drawn)."""
+        if self.project is None:
+            raise ValueError("text_score needs a text-conditional projection discriminator (model.d_text: projection)")
+        return self._text_term(self.features(x), self.condition(ids, mask, None))
+
+    def _text_term(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        k = len(cond) // len(h)
+        return (h.sum((2, 3)).repeat(k, 1) * self.project(cond)).sum(1)
+
     def _logits(self, h: torch.Tensor, ids: torch.Tensor | None, mask: torch.Tensor | None,
                 beta: float | None) -> torch.Tensor:
         if self.text_encoder is None:
@@ -227,7 +239,7 @@ class DCGANDiscriminator(_TextConditioned):
         if rest or not k:
             raise ValueError(f"{len(cond)} captions for {len(h)} images: need a whole multiple")
         if self.project is not None:  # the trunk's unconditional logit plus the caption's inner product with it
-            return self.out(h).flatten().repeat(k) + (h.sum((2, 3)).repeat(k, 1) * self.project(cond)).sum(1)
+            return self.out(h).flatten().repeat(k) + self._text_term(h, cond)
         tiled = repeat(cond, "b c -> b c h w", h=h.shape[2], w=h.shape[3])
         h = torch.cat([h if k == 1 else h.repeat(k, 1, 1, 1), tiled], 1)
         return self.out(self.fuse(h)).flatten()

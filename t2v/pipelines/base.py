@@ -87,16 +87,17 @@ def check_truncation(truncation: float) -> float:
     return t
 
 
-def rerank_kwargs(pipe: object, rerank: int) -> dict[str, int]:
-    """The keyword arguments that ask `pipe` for the best of `rerank` samples by its discriminator: {} for 1, an
-    error for a pipeline that cannot rerank (only the text-to-image pipeline ships its discriminator)."""
+def rerank_kwargs(pipe: object, rerank: int, rerank_by: str = "text") -> dict[str, Any]:
+    """The keyword arguments that ask `pipe` for the best of `rerank` samples by its discriminator (scored by
+    `rerank_by`): {} for 1, an error for a pipeline that cannot rerank (only the text-to-image pipeline ships its
+    discriminator)."""
     if rerank == 1:
         return {}
     import inspect
 
     if "rerank" not in inspect.signature(pipe.__call__).parameters:
         raise T2VError(f"rerank: {type(pipe).__name__} does not rerank its samples (text-to-image models do)")
-    return {"rerank": rerank}
+    return {"rerank": rerank, "rerank_by": rerank_by}
 
 
 class TextPrompts:

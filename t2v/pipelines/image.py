@@ -20,6 +20,7 @@ from ..models.base import load_weights, save_weights
 from .base import TextPrompts, check_truncation, latent_generator, read_export_meta, resolve_model_dir, slugify, to_uint8, write_export_meta
 
 WEIGHTS, DISCRIMINATOR = "model.safetensors", "discriminator.safetensors"
+RERANK_BY = ("text", "logit")  # what the discriminator scores candidates by (TextToImagePipeline.__call__)
 
 
 @dataclass
@@ -136,18 +137,25 @@ class TextToImagePipeline(TextPrompts):
 
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], num_samples: int = 1, seed: int = 0, batch_size: int = 64,
-                 truncation: float = 1.0, rerank: int = 1) -> ImageOutput:
+                 truncation: float = 1.0, rerank: int = 1, rerank_by: str = "text") -> ImageOutput:
         """Sample `num_samples` images per prompt; image k of every prompt uses the noise seeded by (seed, k).
         `truncation` scales that N(0, I) noise (see `check_truncation`). `rerank` R > 1 draws R latents for each
-        image (the first is the one drawn without reranking) and keeps the image the matching-aware discriminator
-        scores highest for its prompt (GAN-CLS: real and matching the text); it needs the export's discriminator."""
+        image (the first is the one drawn without reranking) and keeps the image the export's discriminator scores
+        highest for its prompt: by `rerank_by` "text", the caption's term of a projection discriminator (how well
+        the image fits the text, `DCGANDiscriminator.text_score`); by "logit", its whole GAN-CLS logit (real and
+        matching), which also marks down combinations never seen as real."""
         psi = check_truncation(truncation)
         if num_samples < 1:
             raise T2VError(f"num_samples must be at least 1, got {num_samples}")
         if rerank < 1:
             raise T2VError(f"rerank must be at least 1, got {rerank}")
+        if rerank_by not in RERANK_BY:
+            raise T2VError(f"rerank_by must be one of {', '.join(RERANK_BY)}, got {rerank_by!r}")
         if rerank > 1 and (self.discriminator is None or not self.conditional):
             raise T2VError("rerank needs a text-conditional export with its discriminator (discriminator.safetensors)")
+        if rerank > 1 and rerank_by == "text" and self.discriminator.project is None:
+            raise T2VError("rerank_by text needs a projection discriminator (model.d_text: projection); "
+                           "this one concatenates the text: rerank by its logit")
         if self.conditional:
             prompts, cleaned, unknown = self.clean_prompts(prompts)
         else:
@@ -170,10 +178,11 @@ class TextToImagePipeline(TextPrompts):
             best = G(z[i : i + batch_size, 0].to(self.device), ids, mask)
             if rerank > 1:
                 D = self.discriminator.eval()
-                score = D(best, ids, mask)
+                judge = D.text_score if rerank_by == "text" else D
+                score = judge(best, ids, mask)
                 for j in range(1, rerank):
                     x = G(z[i : i + batch_size, j].to(self.device), ids, mask)
-                    s = D(x, ids, mask)
+                    s = judge(x, ids, mask)
                     best = torch.where((s > score)[:, None, None, None], x, best)
                     score = torch.maximum(s, score)
             images.append(to_uint8(best.permute(0, 2, 3, 1)))
