@@ -198,8 +198,8 @@ def evaluate_pipeline(
     rerank_by: str = "text",
 ) -> dict[str, Any]:
     """Generate `samples_per_caption` clips per caption of `split` (latents scaled by `truncation`; with `rerank`
-    R > 1, each the best of R by the model's own discriminator, scored by `rerank_by`, for pipelines that offer it) and judge them with
-    `classifier`.
+    R > 1, each the best of R by the model's own discriminator, scored by `rerank_by`, for pipelines that offer it)
+    and judge them with `classifier`.
 
     Returns a JSON-able dict: accuracy of generated clips on the labels their captions determine, the same
     classifier's accuracy on the split's real clips (the ceiling; most of them were seen in training), diversity
