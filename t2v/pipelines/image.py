@@ -172,13 +172,14 @@ class TextToImagePipeline(TextPrompts):
                                for g in gens])
         z = z.repeat(len(cleaned), 1, 1)
         texts = [t for t in cleaned for _ in range(num_samples)]
+        if rerank > 1:
+            D = self.discriminator.eval()
+            judge = D.text_score if rerank_by == "text" else D
         images = []
         for i in range(0, len(texts), batch_size):
             ids, mask = self.text_inputs(texts[i : i + batch_size])
             best = G(z[i : i + batch_size, 0].to(self.device), ids, mask)
             if rerank > 1:
-                D = self.discriminator.eval()
-                judge = D.text_score if rerank_by == "text" else D
                 score = judge(best, ids, mask)
                 for j in range(1, rerank):
                     x = G(z[i : i + batch_size, j].to(self.device), ids, mask)
