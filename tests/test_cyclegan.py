@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from t2v.config import build_config
-from t2v.data.domains import DomainView, UnpairedDataset, select_items
+from t2v.data.domains import DomainView, UnpairedDataset, paint_distractors, select_items
 from t2v.data.format import BuiltDataset, DatasetWriter
 from t2v.errors import ConfigError, DatasetError, T2VError
 from t2v.models.cyclegan import (
@@ -202,17 +202,18 @@ def test_step_matches_reference_optimize_parameters(unpaired, tmp_path):
     assert set(logs) >= {"adv", "cycle", "identity", "loss_D_A", "loss_D_B", "loss_g", "loss_d", "lr"}
 
 
-@pytest.mark.parametrize("semantic", [0.0, 1.0])
-def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, semantic):
+@pytest.mark.parametrize("semantic,distractors", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.5)])
+def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, semantic, distractors):
     """A run resumed from step 2 ends bit-identical to the uninterrupted run (an empty pool would not); with the
-    semantic loss the checkpoint also holds the frozen classifier."""
+    semantic loss the checkpoint also holds the frozen classifier; pasted distractors are redrawn the same."""
     import shutil
 
     from safetensors.torch import load_file
 
     from t2v.training import Trainer
 
-    cfg = lambda out: cyclegan_cfg(unpaired, out, 6, semantic_weight=semantic, semantic_steps=5)  # noqa: E731
+    cfg = lambda out: cyclegan_cfg(unpaired, out, 6, semantic_weight=semantic, semantic_steps=5,  # noqa: E731
+                                   distractors=distractors)
     first = Trainer(cfg(tmp_path / "a"))  # 5 batches per epoch: crosses an epoch
     first.fit()
     assert first.recipe.dataset.epoch == 1  # accelerate forwards the trainer's set_epoch to the dataset
@@ -405,6 +406,76 @@ def test_augmentation_and_selector_errors(tiny_video_dataset):
         select_items(ds, "grass")
     with pytest.raises(DatasetError, match="no domain 'A'"):
         select_items(ds, "domain=A")
+
+
+def test_distractors_are_flat_shapes_in_colours_of_both_domains():
+    red, blue = np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 200, 200
+    rng = np.random.default_rng(0)
+    same, cover = paint_distractors([red, blue], rng, 0.0)
+    assert same[0] is red and same[1] is blue and not any(c.any() for c in cover)
+    in_b_colour = in_other_colours = 0  # changed pixels of A's image: B's blue / neither blue nor A's red
+    for _ in range(40):
+        (a, b), (cover_a, cover_b) = paint_distractors([red, blue], rng, 1.0)
+        assert a.shape == red.shape and a.dtype == np.uint8 and b.shape == blue.shape
+        assert cover_a.shape == (32, 32) and 0 <= cover_a.min() and cover_a.max() <= 1 and cover_b.any()
+        changed = (a != red).any(-1)
+        assert not changed[cover_a == 0].any()  # nothing changes outside the shapes' coverage
+        near = lambda colour: np.abs(a.astype(int) - colour).max(-1) < 30
+        in_b_colour += int((changed & near([0, 0, 200])).sum())
+        in_other_colours += int((changed & ~near([0, 0, 200]) & ~near([200, 0, 0])).sum())
+    assert in_b_colour > 100  # A's shapes wear B's colour too: a shape's colour does not tell its domain
+    assert in_other_colours > 100  # and colours of neither (the uniform draws)
+    np.testing.assert_array_equal(paint_distractors([red, blue], np.random.default_rng(7), 1.0)[0][0],
+                                  paint_distractors([red, blue], np.random.default_rng(7), 1.0)[0][0])
+
+
+def test_unpaired_dataset_distractors(tiny_video_dataset):
+    ds = BuiltDataset(tiny_video_dataset)
+    plain = UnpairedDataset(ds, "place=grass", "place=snow", split="train")
+    data = UnpairedDataset(ds, "place=grass", "place=snow", split="train", flip=True, distractors=1.0,
+                           distractor_count=2)
+    assert "keep_A" not in plain[0]
+    assert all(torch.equal(data[3][k], data[3][k]) for k in ("A", "keep_A"))  # a function of (seed, epoch, index)
+    flips = set()
+    for i in range(12):
+        item, orig = data[i], plain[i]["A"]
+        keep = item["keep_A"]
+        assert keep.shape == (1, 16, 16) and keep.max() > 0 and keep.min() >= 0 and keep.max() <= 1
+        assert item["B"].shape == (3, 16, 16) and item["keep_B"].max() > 0
+        # outside the shapes the image is the frame as stored, flipped or not, and the map flips with it
+        out = (keep[0] == 0).expand(3, -1, -1)
+        same = [torch.equal(item["A"][out], o[out]) for o in (orig, orig.flip(-1))]
+        assert any(same)
+        flips.add(same.index(True))
+    assert flips == {0, 1}
+    for bad in ({"distractors": 1.5}, {"distractors": -0.1}, {"distractor_count": 0}, {"distractor_weight": -1}):
+        cfg = build_config({"recipe": "cyclegan", "model": {**TINY, **bad}})
+        with pytest.raises(ConfigError, match="distractor"):
+            cfg.model.check()
+
+
+def test_distractors_pass_through_term(unpaired, tmp_path):
+    from t2v.training.recipes.cyclegan import passthrough_l1
+
+    out, inp = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
+    out[0, :, 0, 0], out[1, :, 3, 3] = 1.0, 0.5
+    cover = torch.zeros(2, 1, 4, 4)
+    assert passthrough_l1(out, inp, cover) == 0  # nothing pasted: no term
+    cover[0, :, 0, :2] = cover[1, :, 3, 3] = 1.0
+    assert passthrough_l1(out, inp, cover) == pytest.approx(3 * (1.0 + 0.5) / out.numel())  # covered changes only
+
+    torch.manual_seed(0)
+    recipe = _recipe(cyclegan_cfg(unpaired, tmp_path, 10, distractors=1.0, distractor_weight=2.0))
+    batch = recipe.dataset[0]
+    batch = {k: v[None] for k, v in batch.items()}
+    with torch.no_grad():
+        expect = (passthrough_l1(recipe.nets["G_AB"](batch["A"]), batch["A"], batch["keep_A"])
+                  + passthrough_l1(recipe.nets["G_BA"](batch["B"]), batch["B"], batch["keep_B"]))
+    logs = recipe.train_step(batch, 0)
+    assert float(logs["distractors"]) == pytest.approx(float(expect), rel=1e-5) and expect > 0
+    recipe = _recipe(cyclegan_cfg(unpaired, tmp_path, 10, distractors=1.0, distractor_weight=0.0))
+    assert "distractors" not in recipe.train_step({k: v[None] for k, v in recipe.dataset[0].items()}, 0)
 
 
 def test_domain_view_trains_a_one_domain_classifier(unpaired, tmp_path):

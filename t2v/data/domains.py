@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from ..errors import DatasetError
 from .format import BuiltDataset
 from .loader import normalize_pixels
+from .procedural.draw import Canvas
 
 
 def parse_selector(ds: BuiltDataset, selector: str) -> tuple[str, str]:
@@ -119,25 +120,69 @@ class _DomainImages:
         return np.asarray(px[frame] if self.ds.kind == "video" else px)
 
 
+def paint_distractors(images: list[np.ndarray], rng: np.random.Generator, prob: float,
+                      max_count: int = 3) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Flat convex shapes pasted onto training images, each image with probability `prob` (1 to `max_count` shapes).
+
+    A shape is a polygon of 3-8 corners on a random ellipse whose longer radius is 5-18% of the image side, in one
+    flat colour. The colour is a pixel of any of `images` (chosen uniformly; slightly jittered) or, one time in four,
+    uniform in RGB: both domains of an unpaired item get colours from both, so a shape's colour is no cue to its
+    domain, and a shape may wear the colour of the ground it lies on. Returns the painted uint8 [H, W, 3] images and
+    each one's coverage, float32 [H, W] in [0, 1] (0 where nothing was pasted).
+    """
+    out, cover = [], []
+    for img in images:
+        h, w = img.shape[:2]
+        if rng.random() >= prob:
+            out.append(img)
+            cover.append(np.zeros((h, w), np.float32))
+            continue
+        canvas = Canvas(img[None].astype(np.float32) / 255.0)
+        shapes = Canvas.blank(1, h, w)
+        for _ in range(int(rng.integers(1, max_count + 1))):
+            if rng.random() < 0.25:
+                color = rng.random(3)
+            else:
+                src = images[int(rng.integers(len(images)))]
+                color = src[rng.integers(src.shape[0]), rng.integers(src.shape[1])] / 255.0
+                color = np.clip(color + rng.normal(0.0, 0.03, 3), 0.0, 1.0)
+            r = rng.uniform(0.05, 0.18) * min(h, w)
+            radii = np.array([r, r * rng.uniform(0.4, 1.0)])
+            corners = np.sort(rng.uniform(0.0, 2 * np.pi, int(rng.integers(3, 9))))
+            turn = rng.uniform(0.0, np.pi)
+            pts = np.stack([np.cos(corners), np.sin(corners)], -1) * radii
+            rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+            verts = pts @ rot.T + rng.uniform(0.0, 1.0, 2) * (w, h)
+            canvas.polygon(verts, color)
+            shapes.polygon(verts, (1.0, 1.0, 1.0))
+        out.append(canvas.to_uint8()[0])
+        cover.append(shapes.frames[0, ..., 0].copy())
+    return out, cover
+
+
 class UnpairedDataset(Dataset):
     """Unpaired training items from two domains, as CycleGAN's unaligned loader: item i holds image i of A and a
     uniformly random image of B.
 
-    Item: {"A": float32 [3, H, W] in [-1, 1], "B": same, "label_A" / "label_B": int64 [n_labels] (-1 = none)}.
-    Training augmentation as the reference: resize to `load_size` (bicubic), random `crop_size` crop, random flip.
+    Item: {"A": float32 [3, H, W] in [-1, 1], "B": same, "label_A" / "label_B": int64 [n_labels] (-1 = none)}, and
+    with distractors "keep_A" / "keep_B": float32 [1, H, W], where the pasted shapes cover the image.
+    Training augmentation as the reference: resize to `load_size` (bicubic), random `crop_size` crop, random flip;
+    with `distractors` > 0, first `paint_distractors` (flat shapes in colours of either domain; not in the reference).
     The random choices of item i come from a generator seeded by (seed, epoch, i): an item does not depend on which
     process fetches it or when (accelerate's loader fetches one batch ahead, so draws from the global generator
     would make a resumed run diverge). The trainer's `loader.set_epoch` reaches `set_epoch` here through accelerate.
     """
 
     def __init__(self, ds: BuiltDataset, domain_a: str, domain_b: str, split: str | None = "train",
-                 load_size: int = 0, crop_size: int = 0, flip: bool = False, seed: int = 0):
+                 load_size: int = 0, crop_size: int = 0, flip: bool = False, seed: int = 0,
+                 distractors: float = 0.0, distractor_count: int = 3):
         if ds.kind not in ("video", "image", "unpaired", "labeled"):
             raise DatasetError(f"{ds.path} is a {ds.kind!r} dataset; unpaired training needs images or clips")
         self.ds = ds
         self.a = _DomainImages(ds, domain_a, split)
         self.b = _DomainImages(ds, domain_b, split)
         self.load_size, self.crop_size, self.flip, self.seed, self.epoch = load_size, crop_size, flip, seed, 0
+        self.distractors, self.distractor_count = distractors, distractor_count
         h, w = ds.item_shape[-3:-1]
         if crop_size > (load_size or min(h, w)):
             raise DatasetError(f"crop_size {crop_size} is larger than the {load_size or f'{h}x{w}'} training images "
@@ -149,24 +194,36 @@ class UnpairedDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def image(self, images: _DomainImages, pos: int, rng: np.random.Generator) -> torch.Tensor:
-        """Image `pos` of a domain as float32 [3, H, W] in [-1, 1], augmented with `rng`'s draws."""
-        x = normalize_pixels(rearrange(torch.from_numpy(images.uint8(pos).copy()), "h w c -> c h w"))
+    def image(self, images: _DomainImages, pos: int, rng: np.random.Generator, pixels: np.ndarray | None = None,
+              cover: np.ndarray | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Image `pos` of a domain (or its `pixels`, uint8 [H, W, 3], when given) as float32 [3, H, W] in [-1, 1],
+        augmented with `rng`'s draws. With `cover` (float32 [H, W]) also that map, [1, H, W], resized, cropped and
+        flipped with the image."""
+        px = images.uint8(pos) if pixels is None else pixels
+        x = normalize_pixels(rearrange(torch.from_numpy(px.copy()), "h w c -> c h w"))
+        if cover is not None:
+            x = torch.cat([x, torch.from_numpy(cover)[None]])
         if self.load_size and tuple(x.shape[1:]) != (self.load_size, self.load_size):
             x = F.interpolate(x[None], size=(self.load_size, self.load_size), mode="bicubic", align_corners=False)[0]
-            x = x.clamp_(-1, 1)
+            x = x.clamp_(-1, 1) if cover is None else torch.cat([x[:3].clamp_(-1, 1), x[3:].clamp_(0, 1)])
         if self.crop_size:
             h, w = x.shape[1:]
             top, left = rng.integers(h - self.crop_size + 1), rng.integers(w - self.crop_size + 1)
             x = x[:, top : top + self.crop_size, left : left + self.crop_size]
         if self.flip and rng.random() < 0.5:
             x = x.flip(-1)
-        return x.contiguous()
+        return x.contiguous() if cover is None else (x[:3].contiguous(), x[3:].contiguous())
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, self.epoch, i))
         pa, pb = i % len(self.a), int(rng.integers(len(self.b)))
         ids = self.ds.all_label_ids
-        return {"A": self.image(self.a, pa, rng), "B": self.image(self.b, pb, rng),
-                "label_A": torch.from_numpy(ids[self.a.item(pa)].copy()),
-                "label_B": torch.from_numpy(ids[self.b.item(pb)].copy())}
+        labels = {"label_A": torch.from_numpy(ids[self.a.item(pa)].copy()),
+                  "label_B": torch.from_numpy(ids[self.b.item(pb)].copy())}
+        if self.distractors > 0:
+            (px_a, px_b), (cover_a, cover_b) = paint_distractors([self.a.uint8(pa), self.b.uint8(pb)], rng,
+                                                                 self.distractors, self.distractor_count)
+            a, keep_a = self.image(self.a, pa, rng, px_a, cover_a)
+            b, keep_b = self.image(self.b, pb, rng, px_b, cover_b)
+            return {"A": a, "B": b, "keep_A": keep_a, "keep_B": keep_b, **labels}
+        return {"A": self.image(self.a, pa, rng), "B": self.image(self.b, pb, rng), **labels}

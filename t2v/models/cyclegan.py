@@ -211,6 +211,13 @@ class CycleGANModelConfig:
     load_size: int = 0  # training images are resized (bicubic) to this before the random crop; 0 = as stored
     crop_size: int = 0  # random training crop; 0 = the whole image
     flip: bool = False  # random horizontal flips in training
+    # probability that a training image gets 1 to `distractor_count` flat shapes pasted on it, in colours drawn from
+    # both domains' images (t2v.data.domains.paint_distractors; not in Zhu et al.), and the generators pay
+    # λ·distractor_weight · the L1 between their output and input on those shapes (averaged over the image): a pasted
+    # object is not part of either domain and passes through, even where it has the colour of what they repaint
+    distractors: float = 0.0  # 0 = off
+    distractor_count: int = 3
+    distractor_weight: float = 1.0
     loss: str = "lsgan"  # adversarial objective from t2v.losses
     adv_weight: float = 2.0  # the catalogue's LSGAN halves each term (Mao et al.); 2 restores Zhu et al.'s E[(D(G(x))-1)^2]
     lambda_cycle: float = 10.0  # λ of the cycle-consistency L1 (both directions)
@@ -241,6 +248,9 @@ class CycleGANModelConfig:
         if self.adam not in ("foreach", "fused", "single_tensor"):
             raise ConfigError(f"model.adam must be foreach, fused or single_tensor, got {self.adam!r}")
         check_lr_decay_start(self.lr_decay_start)
+        if not 0.0 <= self.distractors <= 1.0 or self.distractor_count < 1 or self.distractor_weight < 0:
+            raise ConfigError("model.distractors is a probability in [0, 1], distractor_count must be >= 1 and "
+                              "distractor_weight >= 0")
         if self.pool_size < 0 or self.load_size < 0 or self.crop_size < 0:
             raise ConfigError("model.pool_size, load_size and crop_size must be >= 0")
         if self.semantic_weight < 0 or self.semantic_steps < 1 or self.semantic_lr <= 0:

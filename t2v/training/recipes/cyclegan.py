@@ -7,6 +7,9 @@ and real B through G_AB: translation + identity; real and pooled fake through D)
 Learning rate: constant, then linear decay to zero from `lr_decay_start` of the run. The pools are registered with
 accelerate, so checkpoints carry them and a resumed run continues with the same pools and optimiser moments.
 
+With `model.distractors > 0` training images get flat shapes pasted on them (`paint_distractors`) and the
+generators pay λ·distractor_weight·L1(output, input) on those shapes: they pass through, whatever their colour.
+
 With `model.semantic_weight > 0` the generators also pay CyCADA's semantic consistency loss (Hoffman et al. 2018):
 a LeNet f is trained on domain A's labels before the first step (its own seeded draws, so a resumed run rebuilds the
 same f; the checkpoint holds it too) and frozen; a translation must keep f's reading of its input,
@@ -38,6 +41,12 @@ def make_adam(params, lr: float, betas: list[float], impl: str) -> torch.optim.A
     return torch.optim.Adam(params, lr=lr, betas=tuple(betas), **kind)
 
 
+def passthrough_l1(out: torch.Tensor, inp: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    """The L1 between `out` and `inp` where `cover` [N, 1, H, W] marks the pixels (weighted by it), averaged over
+    all pixels as the cycle and identity L1s are: a shape's change costs in proportion to its area."""
+    return ((out - inp).abs() * cover).mean()
+
+
 class CycleGANRecipe(Recipe):
     model_config = CycleGANModelConfig
 
@@ -47,7 +56,8 @@ class CycleGANRecipe(Recipe):
         self.data = BuiltDataset(ensure_dataset(self.cfg.data, self.accelerator))
         self.dataset = UnpairedDataset(self.data, m.domain_a, m.domain_b, split=self.cfg.data.split,
                                        load_size=m.load_size, crop_size=m.crop_size, flip=m.flip,
-                                       seed=self.cfg.train.seed)
+                                       seed=self.cfg.train.seed, distractors=m.distractors,
+                                       distractor_count=m.distractor_count)
         return self.dataset
 
     def build(self, dataset: torch.utils.data.Dataset) -> None:
@@ -169,6 +179,10 @@ class CycleGANRecipe(Recipe):
             sem = F.cross_entropy(f(fake_b), read_a) + F.cross_entropy(f(fake_a), read_b)
             loss_g = loss_g + m.semantic_weight * sem
             logs["semantic"] = sem.detach()
+        if "keep_A" in batch and m.distractor_weight > 0:  # pasted shapes pass through both generators
+            keep = passthrough_l1(fake_b, real_a, batch["keep_A"]) + passthrough_l1(fake_a, real_b, batch["keep_B"])
+            loss_g = loss_g + m.lambda_cycle * m.distractor_weight * keep
+            logs["distractors"] = keep.detach()
         if identity:
             idt = F.l1_loss(out_b[n:], real_b) + F.l1_loss(out_a[n:], real_a)
             loss_g = loss_g + m.lambda_cycle * m.lambda_identity * idt
