@@ -1,12 +1,14 @@
 """Which held-out "sail on grass" clips lose their action in grass -> snow translation: the kept rate per sail colour.
 
     python benchmarks/cyclegan_sail_colours.py --model runs/cyclegan_scenes_s0/final [--model ...] \
-        [--out benchmarks/results/cyclegan_scenes_attn_sail_colours.json]
+        [--out benchmarks/results/cyclegan_scenes_attn_sail_colours.json] [--strip green_sails.png]
 
 The Scene-Actions builder paints each sail in one of five accent colours (`BRIGHT` in t2v/data/procedural/scenes.py,
 jittered). A clip's colour here is the accent with the most pixels within 0.1 (per channel, in [0, 1]) of it in the
 first frame. Each model translates every held-out grass clip frame by frame and the judge (`data/classifiers/scenes`)
-reads the action; the table gives, per colour, how many clips and the share still read as "sail".
+reads the action; the table gives, per colour, how many clips and the share still read as "sail". `--strip` writes
+frame 3 of the first 6 green-sail clips as three rows per model: the frames, their translation and (attention-guided
+generators) the mask, white = generated.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def main() -> None:
     p.add_argument("--split", default="heldout")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--strip", help="also write a PNG of green-sail frames, their translation and mask per model")
     a = p.parse_args()
     import numpy as np
     import torch
@@ -53,9 +56,16 @@ def main() -> None:
         near = [int((np.abs(frame - np.array(c)).max(-1) < 0.1).sum()) for c in BRIGHT]
         colours.append(NAMES[int(np.argmax(near))])
     colours = np.array(colours)
-    kept = {}
+    kept, strip = {}, []
+    green = np.asarray(ds.pixels[idx[colours == "green"][:6]])[:, 3] if (colours == "green").any() else None
     for model in a.model:
         pipe = ImageTranslationPipeline.from_pretrained(model)
+        if a.strip and green is not None:
+            if pipe.generators["AtoB"].config.attention:
+                fake, mask = pipe.translate(green, "AtoB", return_mask=True)
+                strip += [green, fake, np.repeat(mask[..., None], 3, axis=-1)]
+            else:
+                strip += [green, pipe.translate(green, "AtoB")]
         hits = []
         for start in range(0, len(idx), 50):
             px = np.asarray(ds.pixels[idx[start : start + 50]])
@@ -75,6 +85,10 @@ def main() -> None:
               + " |")
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    if strip:
+        from t2v.data.video import save_image_grid
+
+        save_image_grid(a.strip, np.concatenate(strip), nrow=len(green))
 
 
 if __name__ == "__main__":
