@@ -408,7 +408,7 @@ def test_augmentation_and_selector_errors(tiny_video_dataset):
         select_items(ds, "domain=A")
 
 
-def test_distractors_are_flat_shapes_in_colours_of_both_domains():
+def test_distractors_take_colours_from_both_domains_and_stay_inside_their_cover():
     red, blue = np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32, 3), np.uint8)
     red[..., 0], blue[..., 2] = 200, 200
     rng = np.random.default_rng(0)
