@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from ..errors import DatasetError
 from .format import BuiltDataset
 from .loader import normalize_pixels
-from .procedural.draw import Canvas
+from .procedural.draw import Canvas, rotate
 
 
 def parse_selector(ds: BuiltDataset, selector: str) -> tuple[str, str]:
@@ -151,8 +151,7 @@ def paint_distractors(images: list[np.ndarray], rng: np.random.Generator, prob: 
             corners = np.sort(rng.uniform(0.0, 2 * np.pi, int(rng.integers(3, 9))))
             turn = rng.uniform(0.0, np.pi)
             pts = np.stack([np.cos(corners), np.sin(corners)], -1) * radii
-            rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
-            verts = pts @ rot.T + rng.uniform(0.0, 1.0, 2) * (w, h)
+            verts = rotate(pts, turn)[0] + rng.uniform(0.0, 1.0, 2) * (w, h)
             canvas.polygon(verts, color)
             shapes.polygon(verts, (1.0, 1.0, 1.0))
         out.append(canvas.to_uint8()[0])
