@@ -202,10 +202,11 @@ def test_step_matches_reference_optimize_parameters(unpaired, tmp_path):
     assert set(logs) >= {"adv", "cycle", "identity", "loss_D_A", "loss_D_B", "loss_g", "loss_d", "lr"}
 
 
-@pytest.mark.parametrize("semantic,distractors", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.5)])
-def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, semantic, distractors):
+@pytest.mark.parametrize("semantic,distractors,readers", [(0.0, 0.0, 0), (1.0, 0.0, 0), (1.0, 0.0, 3), (0.0, 0.5, 0)])
+def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, semantic, distractors, readers):
     """A run resumed from step 2 ends bit-identical to the uninterrupted run (an empty pool would not); with the
-    semantic loss the checkpoint also holds the frozen classifier; pasted distractors are redrawn the same."""
+    semantic loss the checkpoint also holds the frozen classifier (and, with `readers`, f self-trained on B and the
+    readers of each domain, rebuilt the same); pasted distractors are redrawn the same."""
     import shutil
 
     from safetensors.torch import load_file
@@ -213,7 +214,9 @@ def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, sem
     from t2v.training import Trainer
 
     cfg = lambda out: cyclegan_cfg(unpaired, out, 6, semantic_weight=semantic, semantic_steps=5,  # noqa: E731
-                                   distractors=distractors)
+                                   distractors=distractors, semantic_augment=bool(readers),
+                                   semantic_adapt_steps=readers, semantic_target_steps=readers,
+                                   semantic_source_steps=readers)
     first = Trainer(cfg(tmp_path / "a"))  # 5 batches per epoch: crosses an epoch
     first.fit()
     assert first.recipe.dataset.epoch == 1  # accelerate forwards the trainer's set_epoch to the dataset
@@ -238,6 +241,8 @@ def test_resume_restores_optimizers_schedulers_and_pools(unpaired, tmp_path, sem
     if semantic:
         f = torch.load(ckpt_a / "custom_checkpoint_2.pkl", weights_only=False)
         assert _same(f, first.recipe.semantic.state_dict())
+        assert (ckpt_a / "custom_checkpoint_4.pkl").is_file() == bool(readers)  # f_B, f_A
+        assert _same(t.recipe.readers["A"].state_dict(), first.recipe.readers["A"].state_dict())
     lr = [json.loads(x)["lr"] for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
     assert lr == pytest.approx([2e-4] * 4 + [4e-4 / 3, 2e-4 / 3])  # constant, then linear decay over the second half
 
@@ -249,7 +254,10 @@ def test_semantic_loss_trains_a_frozen_classifier_of_domain_a(unpaired, tmp_path
     plain = _recipe(cyclegan_cfg(unpaired, tmp_path, 4))
     torch.manual_seed(0)
     r = _recipe(cyclegan_cfg(unpaired, tmp_path, 4, semantic_weight=1.0, semantic_steps=40, semantic_lr=3e-3))
-    assert "semantic classifier f (digit of domain=A): 100.0% on 2 test images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "semantic classifier f (digit): 100.0% on 2 test images of domain=A" in out
+    assert "on 2 test images of domain=B" in out  # a report on B's labelled test images; they train nothing
+    assert "self-trained" not in out
     for name, net in plain.nets.items():
         assert all(torch.equal(p, q) for p, q in zip(net.parameters(), r.nets[name].parameters())), name
     f = r.semantic
@@ -267,6 +275,89 @@ def test_semantic_loss_trains_a_frozen_classifier_of_domain_a(unpaired, tmp_path
     assert all(not _same(r.nets[k].state_dict(), before[k]) for k in r.nets)
 
 
+def test_semantic_classifier_self_trained_on_domain_b_without_its_labels(unpaired, tmp_path, capsys):
+    """With semantic_adapt_steps f also trains on B's images, and B's labels are never read: the same f comes out
+    when every B label is blanked; a different seed gives a different f, the same seed the same one."""
+    import shutil
+
+    blank = tmp_path / "blank"
+    shutil.copytree(unpaired, blank)
+    items = [json.loads(line) for line in (blank / "items.jsonl").read_text().splitlines()]
+    for it in items:
+        if it.get("domain") == "B":
+            it["labels"] = {}
+    assert sum(not it["labels"] for it in items) == 12
+    (blank / "items.jsonl").write_text("".join(json.dumps(it) + "\n" for it in items))
+    kw = dict(semantic_weight=1.0, semantic_steps=20, semantic_adapt_steps=6, semantic_augment=True,
+              semantic_lr=3e-3, semantic_threshold=0.5)
+    r = _recipe(cyclegan_cfg(unpaired, tmp_path / "a", 2, **kw))
+    out = capsys.readouterr().out
+    assert "semantic classifier f self-trained on domain=B for 6 steps" in out
+    blind = _recipe(cyclegan_cfg(blank, tmp_path / "b", 2, **kw))
+    assert "images of domain=B" not in capsys.readouterr().out  # no labelled B image left to report on
+    assert _same(r.semantic.state_dict(), blind.semantic.state_dict())
+    again = _recipe(cyclegan_cfg(unpaired, tmp_path / "c", 2, **kw))
+    assert _same(r.semantic.state_dict(), again.semantic.state_dict())
+    cfg = cyclegan_cfg(unpaired, tmp_path / "d", 2, **kw)
+    cfg.train.seed = 1
+    other = _recipe(cfg)
+    assert not _same(r.semantic.state_dict(), other.semantic.state_dict())
+
+
+def test_semantic_readers_of_each_domain_read_the_translations_into_it(unpaired, tmp_path, capsys):
+    """semantic_target_steps / semantic_source_steps: f_B learns B alone (B's images as f labels them), f_A learns A
+    alone (A's labels); both are frozen and checkpointed, and the term becomes
+    CE(f_B(G_AB(a)), argmax f(a)) + CE(f_A(G_BA(b)), argmax f(b))."""
+    import torch.nn.functional as F
+
+    r = _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_steps=30, semantic_lr=3e-3,
+                             semantic_adapt_steps=4, semantic_target_steps=30, semantic_source_steps=20))
+    out = capsys.readouterr().out
+    assert "semantic classifier f_B (1 LeNet) trained on domain=B's images labelled by f for 30 steps" in out
+    assert "semantic classifier f_A (1 LeNet) trained on domain=A's images and their digit labels for 20 steps" in out
+    assert "semantic classifier f_B (digit): " in out and "semantic classifier f_A (digit): " in out
+    f, f_a, f_b = r.semantic, r.readers["A"], r.readers["B"]
+    for reader in (f_a, f_b):
+        assert not reader.training and not any(p.requires_grad for p in reader.parameters())
+    states = [f.state_dict(), f_a.state_dict(), f_b.state_dict()]
+    assert not any(_same(states[i], states[j]) for i, j in ((0, 1), (0, 2), (1, 2)))
+    ds = BuiltDataset(unpaired)
+    x = torch.from_numpy(np.array(ds.pixels[:4])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    a, b = x[:2], x[2:]
+    start = copy.deepcopy(r.nets)  # the step moves G: the term is recomputed with the nets it started from
+    logs = r.train_step({"A": a, "B": b}, 0)
+    with torch.no_grad():
+        fake_b, fake_a = start["G_AB"](a), start["G_BA"](b)
+        term = lambda into_b, into_a: float(F.cross_entropy(into_b(fake_b), f(a).argmax(1))  # noqa: E731
+                                            + F.cross_entropy(into_a(fake_a), f(b).argmax(1)))
+    assert float(logs["semantic"]) == pytest.approx(term(f_b, f_a), rel=1e-4)
+    assert term(f_b, f_a) != pytest.approx(term(f, f), rel=1e-3)
+    plain = _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_steps=5))
+    assert plain.readers["A"] is plain.semantic and plain.readers["B"] is plain.semantic
+
+
+def test_semantic_reader_ensembles_every_member_must_read_the_class(unpaired, tmp_path):
+    """semantic_readers: 2 gives each reader two LeNets of their own seeds; the term averages their cross-entropies."""
+    import torch.nn.functional as F
+
+    from t2v.training.recipes.cyclegan import ReaderEnsemble, reading_loss
+
+    r = _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_steps=10, semantic_target_steps=10,
+                             semantic_source_steps=10, semantic_readers=2))
+    for side in "AB":
+        ens = r.readers[side]
+        assert isinstance(ens, ReaderEnsemble) and len(ens.members) == 2
+        assert not _same(ens.members[0].state_dict(), ens.members[1].state_dict())
+    x, y = torch.rand(3, 3, 16, 16) * 2 - 1, torch.tensor([0, 1, 1])
+    logits = r.readers["A"](x)
+    assert logits.shape == (2, 3, 2)
+    expected = (F.cross_entropy(logits[0], y) + F.cross_entropy(logits[1], y)) / 2
+    assert float(reading_loss(logits, y)) == pytest.approx(float(expected))
+    assert float(reading_loss(logits[0], y)) == pytest.approx(float(F.cross_entropy(logits[0], y)))
+    with pytest.raises(ConfigError, match="semantic_readers must be >= 1"):
+        cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_readers=0).model.check()
+
+
 def test_semantic_loss_config_errors(unpaired, tmp_path):
     with pytest.raises(ConfigError, match="model.semantic_label 'place' is not a label of .*digit"):
         _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_label="place"))
@@ -275,6 +366,8 @@ def test_semantic_loss_config_errors(unpaired, tmp_path):
                      generator={"ngf": 4, "n_blocks": 1, "out_channels": 1}).model.check()
     with pytest.raises(ConfigError, match="semantic_weight must be >= 0"):
         cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=-1.0).model.check()
+    with pytest.raises(ConfigError, match="semantic_source_steps must be >= 0"):
+        cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, semantic_threshold=1.5).model.check()
     with pytest.raises(ConfigError, match="classifier reads the 12x12 training images; model.size 12"):
         _recipe(cyclegan_cfg(unpaired, tmp_path, 2, semantic_weight=1.0, crop_size=12))
 

@@ -234,8 +234,20 @@ class CycleGANModelConfig:
     # also pay CE(f(G_AB(a)), argmax f(a)) + CE(f(G_BA(b)), argmax f(b)), so a translation keeps what f reads
     semantic_weight: float = 0.0
     semantic_label: str = "digit"
-    semantic_steps: int = 1000  # classifier training steps (Adam, batches of 64 augmented training images of A)
+    semantic_steps: int = 1000  # classifier training steps (Adam, batches of 64 training images of A)
     semantic_lr: float = 1e-3
+    # f sees A's images with random affine maps, thicker / thinner strokes and lower resolutions (t2v.training.semantic)
+    semantic_augment: bool = False
+    # then that many steps of self-training on B's unlabelled training images (FixMatch with distribution alignment;
+    # t2v.training.semantic), so that f reads B as well: B's labels are still never used
+    semantic_adapt_steps: int = 0
+    semantic_threshold: float = 0.9  # self-training: the confidence at which f's reading of a B image is its target
+    # > 0: a LeNet f_B learns B alone, from B's training images labelled by f (this many steps, small random affine
+    # maps), and reads G_AB's translations in f's place: a translation must look like B's own drawing of its class.
+    # semantic_source_steps likewise: f_A learns A alone from A's labelled images and reads G_BA's translations
+    semantic_target_steps: int = 0
+    semantic_source_steps: int = 0
+    semantic_readers: int = 1  # LeNets per reader f_A / f_B (own seeds); each must read the translation's class
 
     def check(self) -> None:
         self.generator.check()
@@ -255,5 +267,11 @@ class CycleGANModelConfig:
             raise ConfigError("model.pool_size, load_size and crop_size must be >= 0")
         if self.semantic_weight < 0 or self.semantic_steps < 1 or self.semantic_lr <= 0:
             raise ConfigError("model.semantic_weight must be >= 0, semantic_steps >= 1 and semantic_lr > 0")
+        if self.semantic_readers < 1:
+            raise ConfigError("model.semantic_readers must be >= 1")
+        if (min(self.semantic_adapt_steps, self.semantic_target_steps, self.semantic_source_steps) < 0
+                or not 0.0 <= self.semantic_threshold <= 1.0):
+            raise ConfigError("model.semantic_adapt_steps, semantic_target_steps and semantic_source_steps must be "
+                              ">= 0 and semantic_threshold in [0, 1]")
         if self.crop_size % 4 or self.load_size and self.crop_size > self.load_size:
             raise ConfigError("model.crop_size must be a multiple of 4 and at most load_size")

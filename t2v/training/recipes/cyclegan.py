@@ -13,7 +13,12 @@ generators pay λ·distractor_weight·L1(output, input) on those shapes: they pa
 With `model.semantic_weight > 0` the generators also pay CyCADA's semantic consistency loss (Hoffman et al. 2018):
 a LeNet f is trained on domain A's labels before the first step (its own seeded draws, so a resumed run rebuilds the
 same f; the checkpoint holds it too) and frozen; a translation must keep f's reading of its input,
-CE(f(G_AB(a)), argmax f(a)) + CE(f(G_BA(b)), argmax f(b)). Domain B's labels are never used.
+CE(f(G_AB(a)), argmax f(a)) + CE(f(G_BA(b)), argmax f(b)). Domain B's labels are never used. f may first learn to
+read B as well: `semantic_augment` varies A's images, `semantic_adapt_steps` self-trains f on B's unlabelled images
+(t2v.training.semantic). Then `semantic_target_steps` trains a classifier f_B of B alone, on B's images as f labels
+them, and `semantic_source_steps` one of A alone, f_A, on A's labelled images: each reads the translations into its
+domain in f's place, CE(f_B(G_AB(a)), argmax f(a)) + CE(f_A(G_BA(b)), argmax f(b)); with `semantic_readers` > 1
+each reader is an ensemble of LeNets and the term averages their cross-entropies, so every one must read the class.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ from ...models.adda import ADDAModelConfig, LeNetEncoder
 from ...models.cyclegan import CycleGANModelConfig, ImagePool, PatchDiscriminator, ResnetGenerator
 from ..data import ensure_dataset
 from ..recipe import Recipe, linear_decay
+from ..semantic import fit_classifier, labelled_by, train_semantic_classifier
 
 
 def make_adam(params, lr: float, betas: list[float], impl: str) -> torch.optim.Adam:
@@ -45,6 +51,25 @@ def passthrough_l1(out: torch.Tensor, inp: torch.Tensor, cover: torch.Tensor) ->
     """The L1 between `out` and `inp` where `cover` [N, 1, H, W] marks the pixels (weighted by it), averaged over
     all pixels as the cycle and identity L1s are: a shape's change costs in proportion to its area."""
     return ((out - inp).abs() * cover).mean()
+
+
+class ReaderEnsemble(nn.Module):
+    """Several frozen classifiers read one batch: logits [members, N, classes]."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members])
+
+
+def reading_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of one classifier's logits [N, K], or the mean over an ensemble's [M, N, K]: every member must
+    read the target."""
+    if logits.dim() == 3:
+        return F.cross_entropy(logits.flatten(0, 1), target.repeat(logits.shape[0]))
+    return F.cross_entropy(logits, target)
 
 
 class CycleGANRecipe(Recipe):
@@ -83,13 +108,18 @@ class CycleGANRecipe(Recipe):
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(opt, factor) for k, opt in self.opts.items()}
         self.pools = {"A": ImagePool(m.pool_size), "B": ImagePool(m.pool_size)}  # fakes of A (from G_BA), of B
         self.accelerator.register_for_checkpointing(self.pools["A"], self.pools["B"])
-        self.semantic = self._semantic_classifier() if m.semantic_weight > 0 else None
-        if self.semantic is not None:
-            self.accelerator.register_for_checkpointing(self.semantic)
+        self.semantic, self.readers = None, {}
+        if m.semantic_weight > 0:
+            self.semantic, self.readers = self._semantic_classifiers()
+            for net in (self.semantic, *(r for r in self.readers.values() if r is not self.semantic)):
+                self.accelerator.register_for_checkpointing(net)
 
-    def _semantic_classifier(self) -> nn.Module:
-        """CyCADA's f: a LeNet (ADDA's encoder + a linear layer) trained on augmented training images of domain A and
-        their `semantic_label`, then frozen. Accuracy on A's val / test images is printed."""
+    def _semantic_classifiers(self) -> tuple[nn.Module, dict[str, nn.Module]]:
+        """CyCADA's f: a LeNet (ADDA's encoder + a linear layer) trained on training images of domain A and their
+        `semantic_label` (then, optionally, self-trained on B's unlabelled images), then frozen; and the readers of
+        the translations into A and into B: f, or with `semantic_source_steps` / `semantic_target_steps` a LeNet of
+        that domain alone (A's labelled images; B's images as f labels them). Accuracies on the domains' val / test
+        images are printed."""
         m, seed = self.cfg.model, self.cfg.train.seed
         if m.semantic_label not in self.data.label_names:
             raise ConfigError(f"model.semantic_label {m.semantic_label!r} is not a label of {self.data.path} "
@@ -114,7 +144,6 @@ class CycleGANRecipe(Recipe):
             f = nn.Sequential(LeNetEncoder(lenet), nn.Linear(lenet.feature_dim, lenet.num_classes))
         device = self.accelerator.device
         f.to(device)
-        opt = torch.optim.Adam(f.parameters(), lr=m.semantic_lr)
 
         def labels_of(images: _DomainImages) -> np.ndarray:
             return self.data.all_label_ids[images.items, col]
@@ -123,34 +152,66 @@ class CycleGANRecipe(Recipe):
             x = torch.stack([self.dataset.image(images, int(p), rng) for p in positions]).to(device)
             return x, torch.from_numpy(labels_of(images)[positions // images.frames]).to(device)
 
-        for _ in range(m.semantic_steps):
-            x, y = batch(rng.choice(known, 64), images)
-            loss = F.cross_entropy(f(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        f.eval().requires_grad_(False)
-        self._report_semantic(f, batch, labels_of)
-        return f
+        def unlabelled(n: int) -> torch.Tensor:  # domain B's training images; their labels are not read
+            b = self.dataset.b
+            return torch.stack([self.dataset.image(b, int(p), rng) for p in rng.integers(len(b), size=n)]).to(device)
 
-    def _report_semantic(self, f: nn.Module, batch, labels_of) -> None:
-        """Print f's accuracy on up to 1,000 labelled images of domain A from the first of val / test it has."""
+        counts = np.bincount(labels_of(images)[known // images.frames], minlength=lenet.num_classes)
+        log = train_semantic_classifier(
+            f, lambda n: batch(rng.choice(known, n), images), unlabelled, steps=m.semantic_steps,
+            adapt_steps=m.semantic_adapt_steps, lr=m.semantic_lr, prior=torch.from_numpy(counts / counts.sum()),
+            gen=torch.Generator().manual_seed(seed * 1_000_003 + 5381), augment=m.semantic_augment,
+            threshold=m.semantic_threshold)
+        f.eval().requires_grad_(False)
+        if m.semantic_adapt_steps:
+            self.accelerator.print(f"semantic classifier f self-trained on {m.domain_b} for {m.semantic_adapt_steps} "
+                                   f"steps: {log.confident:.0%} of its readings confident over the last steps")
+        self._report_semantic(f, "f", batch, labels_of)
+        readers = {"A": f, "B": f}
+        for side, steps, batches, offset in (
+                ("B", m.semantic_target_steps, labelled_by(f, unlabelled), 1),
+                ("A", m.semantic_source_steps, lambda n: batch(rng.choice(known, n), images), 2)):
+            if not steps:
+                continue
+            members, hits = [], []
+            for j in range(m.semantic_readers):  # member j: its own initialisation and draws
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed + offset + 2 * j)
+                    reader = nn.Sequential(LeNetEncoder(lenet), nn.Linear(lenet.feature_dim, lenet.num_classes))
+                reader.to(device)
+                hits.append(fit_classifier(reader, batches, steps=steps, lr=m.semantic_lr, gen=torch.Generator()
+                                           .manual_seed(seed * 1_000_003 + 5381 + offset + 2 * j)))
+                members.append(reader.eval().requires_grad_(False))
+            readers[side] = members[0] if len(members) == 1 else ReaderEnsemble(members)
+            domain = m.domain_b if side == "B" else m.domain_a
+            source = "labelled by f" if side == "B" else f"and their {m.semantic_label} labels"
+            self.accelerator.print(f"semantic classifier f_{side} ({len(members)} LeNet) trained on {domain}'s images "
+                                   f"{source} for {steps} steps: {np.mean(hits):.0%} right on its last batch")
+            self._report_semantic(readers[side], f"f_{side}", batch, labels_of)
+        return f, readers
+
+    def _report_semantic(self, f: nn.Module, name: str, batch, labels_of) -> None:
+        """Print f's accuracy on up to 1,000 labelled images of each domain from the first of val / test it has (for
+        domain B a report only: its labels train nothing)."""
         m = self.cfg.model
-        split = next((s for s in ("val", "test") if len(select_items(self.data, m.domain_a, s))), None)
-        if split is None:
-            return
-        images = _DomainImages(self.data, m.domain_a, split)
-        known = np.flatnonzero(np.repeat(labels_of(images), images.frames) >= 0)
-        if len(known) > 1000:
-            known = known[np.linspace(0, len(known) - 1, 1000).round().astype(int)]
-        hits = 0
-        with torch.no_grad():
-            for chunk in np.array_split(known, max(1, len(known) // 250)):
-                x, y = batch(chunk, images)
-                hits += int((f(x).argmax(1) == y).sum())
-        if len(known):
-            self.accelerator.print(f"semantic classifier f ({m.semantic_label} of {m.domain_a}): "
-                                   f"{hits / len(known):.1%} on {len(known)} {split} images")
+        for selector in (m.domain_a, m.domain_b):
+            split = next((s for s in ("val", "test") if len(select_items(self.data, selector, s))), None)
+            if split is None:
+                continue
+            images = _DomainImages(self.data, selector, split)
+            known = np.flatnonzero(np.repeat(labels_of(images), images.frames) >= 0)
+            if len(known) > 1000:
+                known = known[np.linspace(0, len(known) - 1, 1000).round().astype(int)]
+            if not len(known):
+                continue
+            hits = 0
+            with torch.no_grad():
+                for chunk in np.array_split(known, max(1, len(known) // 250)):
+                    x, y = batch(chunk, images)
+                    logits = f(x)
+                    hits += int(((logits.mean(0) if logits.dim() == 3 else logits).argmax(1) == y).sum())
+            self.accelerator.print(f"semantic classifier {name} ({m.semantic_label}): "
+                                   f"{hits / len(known):.1%} on {len(known)} {split} images of {selector}")
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         m = self.cfg.model
@@ -173,10 +234,10 @@ class CycleGANRecipe(Recipe):
         loss_g = m.adv_weight * adv + m.lambda_cycle * cycle
         logs = {"adv": adv.detach(), "cycle": cycle.detach()}
         if self.semantic is not None:  # f is frozen; its gradient reaches the generators only
-            f = self.semantic
+            f, into = self.semantic, self.readers  # f reads the inputs; into[X] the translations into X
             with torch.no_grad():
                 read_a, read_b = f(torch.cat([real_a, real_b])).argmax(1).split(n)
-            sem = F.cross_entropy(f(fake_b), read_a) + F.cross_entropy(f(fake_a), read_b)
+            sem = reading_loss(into["B"](fake_b), read_a) + reading_loss(into["A"](fake_a), read_b)
             loss_g = loss_g + m.semantic_weight * sem
             logs["semantic"] = sem.detach()
         if "keep_A" in batch and m.distractor_weight > 0:  # pasted shapes pass through both generators
