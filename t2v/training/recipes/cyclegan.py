@@ -139,11 +139,14 @@ class CycleGANRecipe(Recipe):
         except ConfigError as e:
             raise ConfigError(f"model.semantic_weight: the classifier reads the {side}x{side} training images; "
                               f"{e}") from None
-        with torch.random.fork_rng(devices=[]):  # f must not move the random stream the run's nets were built from
-            torch.manual_seed(seed)
-            f = nn.Sequential(LeNetEncoder(lenet), nn.Linear(lenet.feature_dim, lenet.num_classes))
         device = self.accelerator.device
-        f.to(device)
+
+        def new_lenet(init_seed: int) -> nn.Module:
+            with torch.random.fork_rng(devices=[]):  # must not move the random stream the run's nets were built from
+                torch.manual_seed(init_seed)
+                return nn.Sequential(LeNetEncoder(lenet), nn.Linear(lenet.feature_dim, lenet.num_classes)).to(device)
+
+        f = new_lenet(seed)
 
         def labels_of(images: _DomainImages) -> np.ndarray:
             return self.data.all_label_ids[images.items, col]
@@ -156,9 +159,12 @@ class CycleGANRecipe(Recipe):
             b = self.dataset.b
             return torch.stack([self.dataset.image(b, int(p), rng) for p in rng.integers(len(b), size=n)]).to(device)
 
+        def labelled(n: int) -> tuple[torch.Tensor, torch.Tensor]:  # domain A's labelled training images
+            return batch(rng.choice(known, n), images)
+
         counts = np.bincount(labels_of(images)[known // images.frames], minlength=lenet.num_classes)
         log = train_semantic_classifier(
-            f, lambda n: batch(rng.choice(known, n), images), unlabelled, steps=m.semantic_steps,
+            f, labelled, unlabelled, steps=m.semantic_steps,
             adapt_steps=m.semantic_adapt_steps, lr=m.semantic_lr, prior=torch.from_numpy(counts / counts.sum()),
             gen=torch.Generator().manual_seed(seed * 1_000_003 + 5381), augment=m.semantic_augment,
             threshold=m.semantic_threshold)
@@ -170,15 +176,12 @@ class CycleGANRecipe(Recipe):
         readers = {"A": f, "B": f}
         for side, steps, batches, offset in (
                 ("B", m.semantic_target_steps, labelled_by(f, unlabelled), 1),
-                ("A", m.semantic_source_steps, lambda n: batch(rng.choice(known, n), images), 2)):
+                ("A", m.semantic_source_steps, labelled, 2)):
             if not steps:
                 continue
             members, hits = [], []
             for j in range(m.semantic_readers):  # member j: its own initialisation and draws
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed + offset + 2 * j)
-                    reader = nn.Sequential(LeNetEncoder(lenet), nn.Linear(lenet.feature_dim, lenet.num_classes))
-                reader.to(device)
+                reader = new_lenet(seed + offset + 2 * j)
                 hits.append(fit_classifier(reader, batches, steps=steps, lr=m.semantic_lr, gen=torch.Generator()
                                            .manual_seed(seed * 1_000_003 + 5381 + offset + 2 * j)))
                 members.append(reader.eval().requires_grad_(False))
