@@ -187,6 +187,42 @@ def test_config_errors_are_clear():
         build_config({"recipe": "dcgan", "model": {"ngff": 3}})
 
 
+@pytest.mark.parametrize("aux", [False, True])
+def test_caption_scores_score_every_image_against_every_caption(aux):
+    from t2v.training.recipes.dcgan import caption_scores
+
+    D = DCGANDiscriminator(DCGANModelConfig(**TINY, d_text="projection"), _Words(), {"place": 3}).eval()
+    x = torch.randn(4, 3, 16, 16)
+    ids, mask = _captions(3)  # 3 captions for 4 images
+    out = caption_scores(D, x, ids, mask, aux=aux)
+    scores, heads = out if aux else (out, None)
+    assert scores.shape == (4, 3) and scores.dtype == torch.float32
+    for i in range(4):
+        for j in range(3):
+            assert torch.allclose(scores[i, j], D(x[i:i + 1], ids[j:j + 1], mask[j:j + 1])[0], atol=1e-5)
+    if aux:
+        assert torch.allclose(heads["place"], D(x, ids[:1].expand(4, -1), mask[:1].expand(4, -1), aux=True)[1]["place"])
+    # the text-free term is the same for every caption: only the caption term tells them apart
+    h = D.features(x)
+    assert torch.allclose(scores - D.out(h).flatten()[:, None],
+                          torch.stack([D.text_score(x, ids[j:j + 1].expand(4, -1), mask[j:j + 1].expand(4, -1))
+                                       for j in range(3)], 1), atol=1e-5)
+
+
+def test_text_contrastive_trains_and_needs_the_conditional_model(tiny_images, tmp_path):
+    from t2v.training import Trainer
+
+    with pytest.raises(ConfigError, match="model.text_contrastive must be >= 0"):
+        DCGANModelConfig(text_contrastive=-1).check()
+    with pytest.raises(ConfigError, match="text_contrastive needs the text-conditional"):
+        DCGANModelConfig(text_contrastive=1, conditional=False).check()
+    Trainer(_cfg(tiny_images, tmp_path, 2, {"d_text": "projection", "text_contrastive": 1.0,
+                                            "aux_labels": ["place"]})).fit()
+    logs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {"text_nce", "text_acc", "aux_g"} <= logs[-1].keys() and all(math.isfinite(v) for v in logs[-1].values())
+    assert 0 <= logs[-1]["text_acc"] <= 1 and logs[-1]["text_nce"] > 0
+
+
 @pytest.fixture(scope="module")
 def tiny_images(tiny_video_dataset, tmp_path_factory) -> Path:
     from t2v.data.builders.frames import build_frames

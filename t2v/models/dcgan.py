@@ -43,6 +43,10 @@ class DCGANModelConfig:
     int_weight: float = 1.0  # GAN-INT: weight of the G term on interpolated captions (0 = off)
     int_beta: float = 0.5  # GAN-INT: interpolate beta * t1 + (1 - beta) * t2
     mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): weight of G's 1 / (|G(t,z1)-G(t,z2)| / |z1-z2|) term (0 = off)
+    # weight of G's caption-contrastive term (0 = off): each generated image, scored by D against every distinct
+    # caption of its batch, must score highest with its own (cross-entropy over those captions; the text-free part of
+    # D's logit is the same for all of them, so with a projection D only the caption term decides)
+    text_contrastive: float = 0.0
     # AC-GAN heads (Odena et al. 2017) on D's text-free trunk: D also classifies these dataset labels of the real
     # image, and G's images must read as their caption's labels to them (needs the conditional model)
     aux_labels: list[str] = field(default_factory=list)
@@ -66,7 +70,7 @@ class DCGANModelConfig:
                 raise ConfigError(f"model.{key} must be a positive integer, got {getattr(self, key)}")
         if not 0.0 <= self.int_beta <= 1.0:
             raise ConfigError(f"model.int_beta must be in [0, 1], got {self.int_beta}")
-        for key in ("int_weight", "mode_seeking"):
+        for key in ("int_weight", "mode_seeking", "text_contrastive"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"model.{key} must be >= 0, got {getattr(self, key)}")
         if not 0.0 <= self.cls_hard_negatives <= 1.0:
@@ -75,6 +79,8 @@ class DCGANModelConfig:
             raise ConfigError("model.cls_hard_negatives needs GAN-CLS (model.cls: true, model.conditional: true)")
         if self.d_text not in ("concat", "projection"):
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
+        if self.text_contrastive and not self.conditional:
+            raise ConfigError("model.text_contrastive needs the text-conditional model (model.conditional: true)")
         check_lr_decay_start(self.lr_decay_start)
         if self.adam not in ("fused", "foreach", "for-loop"):
             raise ConfigError(f"model.adam must be fused, foreach or for-loop, got {self.adam!r}")

@@ -4,7 +4,9 @@ D step: real image + right caption -> real; fake image + right caption -> fake; 
 wrong caption -> fake, the two fake terms averaged (Reed et al., Algorithm 1). G step: fool D on its fakes; with
 GAN-INT also on images generated from interpolated captions beta * t1 + (1 - beta) * t2 (scored by D against the
 same interpolation); with model.mode_seeking, also the MSGAN term on a second batch from the same captions and new
-noise (Mao et al. 2019), against the conditional generator's habit of ignoring z. With model.aux_labels, AC-GAN
+noise (Mao et al. 2019), against the conditional generator's habit of ignoring z; with model.text_contrastive, a
+cross-entropy over D's scores of each generated image against the distinct captions of its batch, its own the
+target (D's caption term must pick G's image's caption out of the others). With model.aux_labels, AC-GAN
 heads on D's text-free trunk learn the dataset's labels from the real images (D step) and G's images must read as
 their caption's labels to them (G step). Objective by name from the t2v.losses catalogue (n_critic, clipping,
 gradient penalty honoured).
@@ -14,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ...data.format import BuiltDataset
 from ...data.loader import CaptionedDataset
@@ -38,6 +41,15 @@ def discriminator_loss(loss: AdversarialLoss, d_real: torch.Tensor, d_fake: torc
         return loss.d_real(d_real) + loss.d_fake(d_fake)
     return loss.d_real(d_real) + 0.5 * (loss.d_fake(d_wrong) + loss.d_fake(d_fake))
 
+
+def caption_scores(D: torch.nn.Module, x: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, aux: bool = False):
+    """D's logits of every image in `x` [B] against every caption in `ids` / `mask` [U], as float [B, U] (D's trunk
+    runs once); with `aux`, also the heads' outputs on the B images."""
+    b, u = len(x), len(ids)
+    out = D(x, ids.repeat_interleave(b, 0), mask.repeat_interleave(b, 0), aux=aux)  # caption j scored in block j
+    logits, heads = out if aux else (out, None)
+    scores = logits.float().view(u, b).t()
+    return (scores, heads) if aux else scores
 
 class DCGANRecipe(AuxLabelsMixin, Recipe):
     model_config = DCGANModelConfig
@@ -155,9 +167,19 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         # --- generator (through the unwrapped, frozen D: no weight gradients and no DDP reduction for it)
         with self.frozen(D):
             D_ = self.unwrap("D")
-            judged = D_(fake, ids, mask, aux=use_aux)
-            if use_aux:  # ... and G's images must read as their caption's labels
-                judged, aux_fake = judged
+            if m.text_contrastive > 0:  # the trunk runs once, each image scored against every distinct caption
+                distinct = list(dict.fromkeys(batch["caption"]))
+                own = torch.tensor([distinct.index(c) for c in batch["caption"]], device=real.device)
+                scores = caption_scores(D_, fake, *self._text(distinct, real.device), aux=use_aux)
+                if use_aux:
+                    scores, aux_fake = scores
+                judged = scores.gather(1, own[:, None]).squeeze(1)  # each image against its own caption
+                nce = F.cross_entropy(scores, own)
+                logs.update(text_nce=nce.detach(), text_acc=(scores.argmax(1) == own).float().mean())
+            else:
+                judged = D_(fake, ids, mask, aux=use_aux)
+                if use_aux:  # ... and G's images must read as their caption's labels
+                    judged, aux_fake = judged
             adv = loss.g(judged)
             loss_g = adv + self._aux_term(aux_fake, labels, logs, real=False, adc=adc) if use_aux else adv
             if m.conditional and m.int_weight > 0:
@@ -165,6 +187,8 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
                 adv_int = loss.g(D_(G(z_int, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))
                 loss_g = loss_g + m.int_weight * adv_int
                 logs["adv_int"] = adv_int.detach()
+            if m.text_contrastive > 0:
+                loss_g = loss_g + m.text_contrastive * nce
             if m.mode_seeking > 0:  # same captions, new noise: G must not map both to the same image
                 z2 = torch.randn(b, m.z_dim, device=real.device)
                 ms = mode_seeking_loss(fake, G(z2, ids, mask), z, z2)
