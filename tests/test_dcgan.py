@@ -216,8 +216,19 @@ def test_text_contrastive_trains_and_needs_the_conditional_model(tiny_images, tm
         DCGANModelConfig(text_contrastive=-1).check()
     with pytest.raises(ConfigError, match="text_contrastive needs the text-conditional"):
         DCGANModelConfig(text_contrastive=1, conditional=False).check()
-    Trainer(_cfg(tiny_images, tmp_path, 2, {"d_text": "projection", "text_contrastive": 1.0,
-                                            "aux_labels": ["place"]})).fit()
+    trainer = Trainer(_cfg(tiny_images, tmp_path, 2, {"d_text": "projection", "text_contrastive": 1.0,
+                                                      "aux_labels": ["place"]}))
+    # two captions of one training item are never each other's wrong captions; any other two are
+    data, recipe = trainer.recipe.data, trainer.recipe
+    lists = [data.items[i]["captions"] for i in data.indices("train")]
+    distinct = sorted({c for cs in lists for c in cs})
+    together = recipe._compatible(distinct, distinct)
+    assert together.shape == (len(distinct),) * 2 and not together.diagonal().any()
+    for i, c in enumerate(distinct):
+        for j, d in enumerate(distinct):
+            assert together[i, j] == (c != d and any(c in cs and d in cs for cs in lists))
+    assert together.any() and not together.all()
+    trainer.fit()
     logs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert {"text_nce", "text_acc", "aux_g"} <= logs[-1].keys() and all(math.isfinite(v) for v in logs[-1].values())
     assert 0 <= logs[-1]["text_acc"] <= 1 and logs[-1]["text_nce"] > 0

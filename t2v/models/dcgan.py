@@ -43,9 +43,10 @@ class DCGANModelConfig:
     int_weight: float = 1.0  # GAN-INT: weight of the G term on interpolated captions (0 = off)
     int_beta: float = 0.5  # GAN-INT: interpolate beta * t1 + (1 - beta) * t2
     mode_seeking: float = 0.0  # MSGAN (Mao et al. 2019): weight of G's 1 / (|G(t,z1)-G(t,z2)| / |z1-z2|) term (0 = off)
-    # weight of G's caption-contrastive term (0 = off): each generated image, scored by D against every distinct
-    # caption of its batch, must score highest with its own (cross-entropy over those captions; the text-free part of
-    # D's logit is the same for all of them, so with a projection D only the caption term decides)
+    # weight of G's caption-contrastive term (0 = off): each generated image, scored by D against the distinct
+    # captions of its batch, must score highest with its own (cross-entropy; captions that a training item shares with
+    # its own, such as paraphrases, are left out). The text-free part of D's logit is the same for every caption, so
+    # with a projection D only the caption term decides
     text_contrastive: float = 0.0
     # AC-GAN heads (Odena et al. 2017) on D's text-free trunk: D also classifies these dataset labels of the real
     # image, and G's images must read as their caption's labels to them (needs the conditional model)

@@ -6,7 +6,8 @@ GAN-INT also on images generated from interpolated captions beta * t1 + (1 - bet
 same interpolation); with model.mode_seeking, also the MSGAN term on a second batch from the same captions and new
 noise (Mao et al. 2019), against the conditional generator's habit of ignoring z; with model.text_contrastive, a
 cross-entropy over D's scores of each generated image against the distinct captions of its batch, its own the
-target (D's caption term must pick G's image's caption out of the others). With model.aux_labels, AC-GAN
+target (D's caption term must pick G's image's caption out of the others; captions a training item shares with it
+are not counted as others). With model.aux_labels, AC-GAN
 heads on D's text-free trunk learn the dataset's labels from the real images (D step) and G's images must read as
 their caption's labels to them (G step). Objective by name from the t2v.losses catalogue (n_critic, clipping,
 gradient penalty honoured).
@@ -80,6 +81,14 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         if m.conditional:
             self.captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
             self.processor = build_text_processor(t, self.captions)
+            # text_contrastive: caption -> the caption lists (items that share every caption) it belongs to; two
+            # captions of one item (paraphrases, or one that leaves out a label the other states) are never told apart
+            lists = {}
+            self.caption_lists: dict[str, set[int]] = {}
+            for i in self.data.indices(self.cfg.data.split):
+                key = lists.setdefault(tuple(self.data.items[i]["captions"]), len(lists))
+                for c in self.data.items[i]["captions"]:
+                    self.caption_lists.setdefault(c, set()).add(key)
         encoders = [build_text_encoder(t, self.processor) if m.conditional else None for _ in range(2)]
         G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1], self._aux_classes())
         if m.channels_last:
@@ -115,6 +124,13 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
     def _text(self, captions: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = self.processor(list(captions))
         return ids.to(device), mask.to(device)
+
+    def _compatible(self, distinct: list[str], captions: list[str]) -> torch.Tensor:
+        """bool [len(captions), len(distinct)]: caption j is another caption of some item that has caption i, so not
+        a wrong caption for an image of caption i (its own caption is not marked)."""
+        lists = [self.caption_lists.get(d, set()) for d in distinct]
+        return torch.tensor([[c != d and bool(lists[j] & self.caption_lists.get(c, set()))
+                              for j, d in enumerate(distinct)] for c in captions])
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         m, loss = self.cfg.model, self.loss
@@ -174,6 +190,7 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
                 if use_aux:
                     scores, aux_fake = scores
                 judged = scores.gather(1, own[:, None]).squeeze(1)  # each image against its own caption
+                scores = scores.masked_fill(self._compatible(distinct, batch["caption"]).to(real.device), float("-inf"))
                 nce = F.cross_entropy(scores, own)
                 logs.update(text_nce=nce.detach(), text_acc=(scores.argmax(1) == own).float().mean())
             else:
