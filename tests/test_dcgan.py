@@ -234,6 +234,29 @@ def test_text_contrastive_trains_and_needs_the_conditional_model(tiny_images, tm
     assert 0 <= logs[-1]["text_acc"] <= 1 and logs[-1]["text_nce"] > 0
 
 
+def test_text_contrastive_start_trains_as_without_it_until_then(tiny_images, tmp_path):
+    from t2v.training import Trainer
+
+    with pytest.raises(ConfigError, match="text_contrastive_start must be >= 0"):
+        DCGANModelConfig(text_contrastive_start=-1).check()
+    runs = {}
+    for name, model in (("off", {}), ("from2", {"text_contrastive": 1.0, "text_contrastive_start": 2})):
+        t = Trainer(_cfg(tiny_images, tmp_path / name, 3, {"d_text": "projection", **model}, sample_every=0))
+        seen = []
+        step = t.recipe.train_step
+        t.recipe.train_step = lambda batch, i, t=t, step=step, seen=seen: (
+            seen.append({k: v.clone() for k, v in t.recipe.unwrap("G").state_dict().items()}), step(batch, i))[1]
+        t.fit()
+        seen.append(t.recipe.unwrap("G").state_dict())
+        runs[name] = seen, [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    (off, off_logs), (late, late_logs) = runs["off"], runs["from2"]
+    for i in range(3):  # G's weights before steps 0, 1, 2: the term first applies at step 2
+        assert all(torch.equal(off[i][k], late[i][k]) for k in off[i])
+    assert not all(torch.equal(off[3][k], late[3][k]) for k in off[3])  # ... and changes what step 2 trains
+    assert [("text_nce" in log) for log in late_logs] == [False, False, True]
+    assert not any("text_nce" in log for log in off_logs)
+
+
 @pytest.fixture(scope="module")
 def tiny_images(tiny_video_dataset, tmp_path_factory) -> Path:
     from t2v.data.builders.frames import build_frames

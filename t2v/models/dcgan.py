@@ -48,6 +48,7 @@ class DCGANModelConfig:
     # its own, such as paraphrases, are left out). The text-free part of D's logit is the same for every caption, so
     # with a projection D only the caption term decides
     text_contrastive: float = 0.0
+    text_contrastive_start: int = 0  # step from which the term applies (before it G trains without it)
     # AC-GAN heads (Odena et al. 2017) on D's text-free trunk: D also classifies these dataset labels of the real
     # image, and G's images must read as their caption's labels to them (needs the conditional model)
     aux_labels: list[str] = field(default_factory=list)
@@ -80,6 +81,8 @@ class DCGANModelConfig:
             raise ConfigError("model.cls_hard_negatives needs GAN-CLS (model.cls: true, model.conditional: true)")
         if self.d_text not in ("concat", "projection"):
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
+        if self.text_contrastive_start < 0:
+            raise ConfigError(f"model.text_contrastive_start must be >= 0, got {self.text_contrastive_start}")
         if self.text_contrastive and not self.conditional:
             raise ConfigError("model.text_contrastive needs the text-conditional model (model.conditional: true)")
         check_lr_decay_start(self.lr_decay_start)

@@ -183,7 +183,8 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         # --- generator (through the unwrapped, frozen D: no weight gradients and no DDP reduction for it)
         with self.frozen(D):
             D_ = self.unwrap("D")
-            if m.text_contrastive > 0:  # the trunk runs once, each image scored against every distinct caption
+            contrast = m.text_contrastive > 0 and step >= m.text_contrastive_start
+            if contrast:  # the trunk runs once, each image scored against every distinct caption
                 distinct = list(dict.fromkeys(batch["caption"]))
                 own = torch.tensor([distinct.index(c) for c in batch["caption"]], device=real.device)
                 scores = caption_scores(D_, fake, *self._text(distinct, real.device), aux=use_aux)
@@ -204,7 +205,7 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
                 adv_int = loss.g(D_(G(z_int, ids, mask, beta=m.int_beta), ids, mask, beta=m.int_beta))
                 loss_g = loss_g + m.int_weight * adv_int
                 logs["adv_int"] = adv_int.detach()
-            if m.text_contrastive > 0:
+            if contrast:
                 loss_g = loss_g + m.text_contrastive * nce
             if m.mode_seeking > 0:  # same captions, new noise: G must not map both to the same image
                 z2 = torch.randn(b, m.z_dim, device=real.device)
