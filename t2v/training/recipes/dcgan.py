@@ -52,6 +52,7 @@ def caption_scores(D: torch.nn.Module, x: torch.Tensor, ids: torch.Tensor, mask:
     scores = logits.float().view(u, b).t()
     return (scores, heads) if aux else scores
 
+
 class DCGANRecipe(AuxLabelsMixin, Recipe):
     model_config = DCGANModelConfig
     ema_nets = ("G",)
