@@ -82,10 +82,11 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         if m.conditional:
             self.captions = [c for i in self.data.indices(self.cfg.data.split) for c in self.data.items[i]["captions"]]
             self.processor = build_text_processor(t, self.captions)
-            # text_contrastive: caption -> the caption lists (items that share every caption) it belongs to; two
-            # captions of one item (paraphrases, or one that leaves out a label the other states) are never told apart
-            lists = {}
-            self.caption_lists: dict[str, set[int]] = {}
+        self.caption_lists: dict[str, set[int]] = {}
+        if m.text_contrastive:
+            # caption -> the caption lists (items that share every caption) it belongs to; two captions of one item
+            # (paraphrases, or one that leaves out a label the other states) are never told apart
+            lists: dict[tuple[str, ...], int] = {}
             for i in self.data.indices(self.cfg.data.split):
                 key = lists.setdefault(tuple(self.data.items[i]["captions"]), len(lists))
                 for c in self.data.items[i]["captions"]:
