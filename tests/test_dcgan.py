@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from t2v.config import build_config
@@ -232,6 +233,41 @@ def test_text_contrastive_trains_and_needs_the_conditional_model(tiny_images, tm
     logs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert {"text_nce", "text_acc", "aux_g"} <= logs[-1].keys() and all(math.isfinite(v) for v in logs[-1].values())
     assert 0 <= logs[-1]["text_acc"] <= 1 and logs[-1]["text_nce"] > 0
+
+
+def test_text_contrastive_all_captions_scores_every_training_caption(tiny_images, tmp_path, monkeypatch):
+    from t2v.training import Trainer
+    from t2v.training.recipes import dcgan as recipe_module
+
+    with pytest.raises(ConfigError, match="text_contrastive_captions must be batch or all"):
+        DCGANModelConfig(text_contrastive_captions="some").check()
+    trainer = Trainer(_cfg(tiny_images, tmp_path, 2, {"d_text": "projection", "text_contrastive": 1.0,
+                                                      "text_contrastive_captions": "all"}, sample_every=0))
+    recipe = trainer.recipe
+    data = recipe.data
+    training = {c for i in data.indices("train") for c in data.items[i]["captions"]}
+    assert set(recipe.caption_bank) == training and len(recipe.caption_bank) == len(training)
+    assert torch.equal(recipe.bank_compatible, recipe._compatible(recipe.caption_bank, recipe.caption_bank))
+    seen, scores_of = [], recipe_module.caption_scores
+
+    def spy(D, x, ids, mask, aux=False):
+        out = scores_of(D, x, ids, mask, aux=aux)
+        seen.append((ids.clone(), (out[0] if aux else out).detach()))
+        return out
+
+    monkeypatch.setattr(recipe_module, "caption_scores", spy)
+    batches = []
+    step = recipe.train_step
+    recipe.train_step = lambda batch, i: (batches.append(list(batch["caption"])), step(batch, i))[1]
+    trainer.fit()
+    logs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    bank_ids, _ = recipe._text(recipe.caption_bank, torch.device("cpu"))
+    assert len(seen) == 2 and all(torch.equal(ids, bank_ids) for ids, _ in seen)
+    # the logged loss is the cross-entropy over the whole bank, the captions an item shares with its own left out
+    ids, scores = seen[-1]
+    own = torch.tensor([recipe.bank_index[c] for c in batches[-1]])
+    want = F.cross_entropy(scores.masked_fill(recipe.bank_compatible[own], float("-inf")), own)
+    assert logs[-1]["text_nce"] == pytest.approx(want.item(), rel=1e-4)
 
 
 def test_text_contrastive_start_trains_as_without_it_until_then(tiny_images, tmp_path):

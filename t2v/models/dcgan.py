@@ -49,6 +49,9 @@ class DCGANModelConfig:
     # with a projection D only the caption term decides
     text_contrastive: float = 0.0
     text_contrastive_start: int = 0  # step from which the term applies (before it G trains without it)
+    # the captions each image is scored against: batch (the distinct captions of its batch) | all (every distinct
+    # training caption, so each image always meets the captions one label off its own)
+    text_contrastive_captions: str = "batch"
     # AC-GAN heads (Odena et al. 2017) on D's text-free trunk: D also classifies these dataset labels of the real
     # image, and G's images must read as their caption's labels to them (needs the conditional model)
     aux_labels: list[str] = field(default_factory=list)
@@ -83,6 +86,9 @@ class DCGANModelConfig:
             raise ConfigError(f"model.d_text must be concat or projection, got {self.d_text!r}")
         if self.text_contrastive_start < 0:
             raise ConfigError(f"model.text_contrastive_start must be >= 0, got {self.text_contrastive_start}")
+        if self.text_contrastive_captions not in ("batch", "all"):
+            raise ConfigError(f"model.text_contrastive_captions must be batch or all, got "
+                              f"{self.text_contrastive_captions!r}")
         if self.text_contrastive and not self.conditional:
             raise ConfigError("model.text_contrastive needs the text-conditional model (model.conditional: true)")
         check_lr_decay_start(self.lr_decay_start)

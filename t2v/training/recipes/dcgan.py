@@ -5,11 +5,11 @@ wrong caption -> fake, the two fake terms averaged (Reed et al., Algorithm 1). G
 GAN-INT also on images generated from interpolated captions beta * t1 + (1 - beta) * t2 (scored by D against the
 same interpolation); with model.mode_seeking, also the MSGAN term on a second batch from the same captions and new
 noise (Mao et al. 2019), against the conditional generator's habit of ignoring z; with model.text_contrastive, a
-cross-entropy over D's scores of each generated image against the distinct captions of its batch, its own the
-target (D's caption term must pick G's image's caption out of the others; captions a training item shares with it
-are not counted as others). With model.aux_labels, AC-GAN
-heads on D's text-free trunk learn the dataset's labels from the real images (D step) and G's images must read as
-their caption's labels to them (G step). Objective by name from the t2v.losses catalogue (n_critic, clipping,
+cross-entropy over D's scores of each generated image against the distinct captions of its batch (or, with
+model.text_contrastive_captions: all, every training caption), its own the target (D's caption term must pick G's
+image's caption out of the others; captions a training item shares with it are not counted as others). With
+model.aux_labels, AC-GAN heads on D's text-free trunk learn the dataset's labels from the real images (D step) and
+G's images must read as their caption's labels to them (G step). Objective by name from the t2v.losses catalogue (n_critic, clipping,
 gradient penalty honoured).
 """
 from __future__ import annotations
@@ -91,6 +91,11 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
                 key = lists.setdefault(tuple(self.data.items[i]["captions"]), len(lists))
                 for c in self.data.items[i]["captions"]:
                     self.caption_lists.setdefault(c, set()).add(key)
+        self.caption_bank: list[str] = []
+        if m.text_contrastive and m.text_contrastive_captions == "all":  # every distinct training caption
+            self.caption_bank = list(self.caption_lists)
+            self.bank_index = {c: i for i, c in enumerate(self.caption_bank)}
+            self.bank_compatible = self._compatible(self.caption_bank, self.caption_bank)  # [U, U], once
         encoders = [build_text_encoder(t, self.processor) if m.conditional else None for _ in range(2)]
         G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1], self._aux_classes())
         if m.channels_last:
@@ -186,14 +191,21 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
         with self.frozen(D):
             D_ = self.unwrap("D")
             contrast = m.text_contrastive > 0 and step >= m.text_contrastive_start
-            if contrast:  # the trunk runs once, each image scored against every distinct caption
-                distinct = list(dict.fromkeys(batch["caption"]))
-                own = torch.tensor([distinct.index(c) for c in batch["caption"]], device=real.device)
+            if contrast:  # the trunk runs once, each image scored against every candidate caption
+                if self.caption_bank:
+                    distinct = self.caption_bank
+                    own = torch.tensor([self.bank_index[c] for c in batch["caption"]])
+                    compatible = self.bank_compatible[own]
+                else:
+                    distinct = list(dict.fromkeys(batch["caption"]))
+                    own = torch.tensor([distinct.index(c) for c in batch["caption"]])
+                    compatible = self._compatible(distinct, batch["caption"])
+                own = own.to(real.device)
                 scores = caption_scores(D_, fake, *self._text(distinct, real.device), aux=use_aux)
                 if use_aux:
                     scores, aux_fake = scores
                 judged = scores.gather(1, own[:, None]).squeeze(1)  # each image against its own caption
-                scores = scores.masked_fill(self._compatible(distinct, batch["caption"]).to(real.device), float("-inf"))
+                scores = scores.masked_fill(compatible.to(real.device), float("-inf"))
                 nce = F.cross_entropy(scores, own)
                 logs.update(text_nce=nce.detach(), text_acc=(scores.argmax(1) == own).float().mean())
             else:
