@@ -9,8 +9,8 @@ cross-entropy over D's scores of each generated image against the distinct capti
 model.text_contrastive_captions: all, every training caption), its own the target (D's caption term must pick G's
 image's caption out of the others; captions a training item shares with it are not counted as others). With
 model.aux_labels, AC-GAN heads on D's text-free trunk learn the dataset's labels from the real images (D step) and
-G's images must read as their caption's labels to them (G step). Objective by name from the t2v.losses catalogue (n_critic, clipping,
-gradient penalty honoured).
+G's images must read as their caption's labels to them (G step). Objective by name from the t2v.losses catalogue
+(n_critic, clipping, gradient penalty honoured).
 """
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
             self.caption_bank = list(self.caption_lists)
             self.bank_index = {c: i for i, c in enumerate(self.caption_bank)}
             self.bank_compatible = self._compatible(self.caption_bank, self.caption_bank)  # [U, U], once
+            self.bank_text = self.processor(self.caption_bank)  # tokenized once, not at every G step
         encoders = [build_text_encoder(t, self.processor) if m.conditional else None for _ in range(2)]
         G, D = DCGANGenerator(m, encoders[0]), DCGANDiscriminator(m, encoders[1], self._aux_classes())
         if m.channels_last:
@@ -193,15 +194,16 @@ class DCGANRecipe(AuxLabelsMixin, Recipe):
             contrast = m.text_contrastive > 0 and step >= m.text_contrastive_start
             if contrast:  # the trunk runs once, each image scored against every candidate caption
                 if self.caption_bank:
-                    distinct = self.caption_bank
                     own = torch.tensor([self.bank_index[c] for c in batch["caption"]])
                     compatible = self.bank_compatible[own]
+                    text = [t.to(real.device) for t in self.bank_text]
                 else:
                     distinct = list(dict.fromkeys(batch["caption"]))
                     own = torch.tensor([distinct.index(c) for c in batch["caption"]])
                     compatible = self._compatible(distinct, batch["caption"])
+                    text = self._text(distinct, real.device)
                 own = own.to(real.device)
-                scores = caption_scores(D_, fake, *self._text(distinct, real.device), aux=use_aux)
+                scores = caption_scores(D_, fake, *text, aux=use_aux)
                 if use_aux:
                     scores, aux_fake = scores
                 judged = scores.gather(1, own[:, None]).squeeze(1)  # each image against its own caption
